@@ -1,0 +1,23 @@
+"""pbhno_bayes: Bayesian parameter discovery and uncertainty-aware control of multi-scale
+cell-signalling models with Physics–Biology Hybrid Neural Operators (PB-HNO).
+
+Double precision is switched on at import (the reference solver is validated at 1e-10 tolerances);
+set the environment variable ``PBHNO_X64=0`` before importing to keep JAX's float32 default.
+"""
+
+import os as _os
+
+import jax as _jax
+
+if _os.environ.get("PBHNO_X64", "1") != "0":
+    _jax.config.update("jax_enable_x64", True)
+
+from . import pathways  # noqa: E402
+from .data import Observations  # noqa: E402
+from .pathways import Prior, Schedule  # noqa: E402
+from .simulate import ForwardModel, MechanisticModel, simulate  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = ["pathways", "Observations", "Prior", "Schedule", "ForwardModel", "MechanisticModel",
+           "simulate", "__version__"]

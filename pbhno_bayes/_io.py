@@ -1,0 +1,159 @@
+"""Atomic file-writing helpers shared by the package.
+
+Every artefact the package writes (CSV data, NetCDF posteriors, surrogate weights,
+reports) goes through these helpers so that a crash, a full disk or an exception in
+the middle of serialisation never leaves a truncated file where a good one used to be:
+the payload is written to a temporary file in the *same directory* (so the final
+``os.replace`` is a same-filesystem rename, which POSIX guarantees to be atomic),
+flushed to disk with ``fsync``, and only then renamed onto the destination.
+
+Temporary files are named ``.<name>.tmp-<random><suffix>``: hidden, matched by the
+repository's ``*.tmp-*`` ignore rule, and ending in the destination's suffix so that
+writers which infer the format from the extension (e.g. ``.nc``) behave the same as
+they would on the real path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+
+# Upper bound on attempts to find a free temporary name; with 48 random bits a
+# collision is essentially impossible, the loop only guards against pathological cases.
+_MAX_TMP_ATTEMPTS = 100
+
+
+def _reserve_tmp(path: Path) -> Path:
+    """Create (exclusively) and return an empty temporary file next to ``path``.
+
+    ``O_EXCL`` makes the reservation race-free against concurrent writers, and mode
+    ``0o666`` lets the process umask decide the permissions, exactly as a plain
+    ``open(path, "w")`` would (``tempfile.mkstemp`` would force ``0o600``).
+    """
+    suffix = path.suffix
+    for _ in range(_MAX_TMP_ATTEMPTS):
+        tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}{suffix}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise OSError(f"could not create a temporary file next to {str(path)!r}")
+
+
+def _fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to stable storage (the writer may not have done so)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist the rename itself; best effort, not supported on every platform."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path that replaces ``path`` atomically on success.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Final destination. Parent directories are created if needed. An existing file
+        is only replaced once the body of the ``with`` block has completed.
+
+    Yields
+    ------
+    pathlib.Path
+        An (already created, empty) temporary file in the same directory as ``path``,
+        with the same suffix. Write the full payload to it inside the ``with`` block;
+        the writer may truncate or re-create it.
+
+    Notes
+    -----
+    On normal exit the temporary file is fsync'ed and ``os.replace``'d onto ``path``.
+    If the block raises (including ``KeyboardInterrupt``), the temporary file is
+    deleted, ``path`` keeps its previous content, and the exception propagates.
+
+    Examples
+    --------
+    >>> with atomic_path("out/posterior.nc") as tmp:  # doctest: +SKIP
+    ...     dataset.to_netcdf(tmp, engine="h5netcdf")
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _reserve_tmp(dest)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(dest.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Atomically write ``data`` to ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; parent directories are created if needed.
+    data : bytes
+        Full file content.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    dest = Path(path)
+    with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+    return dest
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> Path:
+    """Atomically write ``text`` to ``path``.
+
+    The text is written verbatim (``newline=""``): no platform newline translation, so
+    the bytes on disk are exactly ``text.encode(encoding)``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; parent directories are created if needed.
+    text : str
+        Full file content.
+    encoding : str, default "utf-8"
+        Text encoding.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    dest = Path(path)
+    with atomic_path(dest) as tmp, open(tmp, "w", encoding=encoding, newline="") as fh:
+        fh.write(text)
+    return dest
