@@ -14,6 +14,7 @@ def get(name: str, **kwargs) -> Pathway:
     """Build a pathway by name (``mapk``, ``mapk_feedback``, ``notch``, ``wnt``)."""
     table = {"mapk": mapk, "notch": notch, "wnt": wnt}
     if name == "mapk_feedback":
+        kwargs = {k: v for k, v in kwargs.items() if k != "feedback"}
         return mapk(feedback=True, **kwargs)
     if name not in table:
         raise ValueError(f"unknown pathway {name!r}; choose one of mapk, mapk_feedback, notch, wnt")

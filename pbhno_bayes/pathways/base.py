@@ -169,7 +169,7 @@ def as_schedule(pathway: Pathway, control) -> Schedule:
     return Schedule.constant(arr)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Pathway(ABC):
     """Description of a signalling pathway (see module docstring).
 
@@ -193,6 +193,7 @@ class Pathway(ABC):
     prior_sd: float = 0.5
     description: str = ""
     units: Mapping[str, str] = field(default_factory=dict)
+    kwargs: Mapping[str, object] = field(default_factory=dict)  # factory arguments, to rebuild it
 
     # ----- derived -------------------------------------------------------------------------
     @property

@@ -22,7 +22,7 @@ from .base import Pathway
 __all__ = ["MAPK", "mapk"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class MAPK(Pathway):
     feedback: bool = False
 
@@ -59,6 +59,7 @@ def mapk(feedback: bool = False, free=None, prior_sd: float = 0.5) -> MAPK:
         n_cells=1,
         default_observe=("X", "Y", "Z"),
         prior_sd=prior_sd,
+        kwargs={"feedback": feedback, "free": list(free), "prior_sd": prior_sd},
         description="three-tier phosphorylation cascade, eqs A8-A10",
         units={n: "1/time" for n in names if n != "k_fb"} | ({"k_fb": "1/(fraction)"} if feedback else {}),
         feedback=feedback,

@@ -46,7 +46,7 @@ NOTCH_PARAMS = {
 NOTCH_FREE = ("k_on", "alpha_D", "alpha_N", "delta_N", "alpha_H", "D_L")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Notch(Pathway):
     labelled_field: bool = True
 
@@ -81,7 +81,10 @@ class Notch(Pathway):
 def notch(cells: int | tuple[int, int] = 2, grid: int = 32, free=None, prior_sd: float = 0.5,
           t_end: float = 48.0) -> Notch:
     """Notch pathway. ``cells=2``: two-cell geometry; ``cells=(r, c)`` or a square number: lattice."""
-    if isinstance(cells, tuple):
+    if isinstance(cells, (tuple, list)):
+        cells = tuple(int(c) for c in cells)
+        if len(cells) != 2 or min(cells) < 1:
+            raise ValueError(f"notch: a lattice is given as (rows, cols) with both >= 1; got {cells}")
         geo = lattice(cells[0], cells[1], n=grid)
     elif cells == 2:
         geo = two_cell(n=grid)
@@ -108,5 +111,6 @@ def notch(cells: int | tuple[int, int] = 2, grid: int = 32, free=None, prior_sd:
         geometry=geo,
         default_observe=("N", "H"),
         prior_sd=prior_sd,
+        kwargs={"cells": list(cells) if isinstance(cells, tuple) else cells, "grid": grid, "free": list(free), "prior_sd": prior_sd, "t_end": t_end},
         description="juxtacrine Notch-Delta lateral inhibition on a diffusive ligand field, eqs A1-A5 + (1)",
     )

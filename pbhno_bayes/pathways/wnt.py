@@ -34,7 +34,7 @@ WNT_PARAMS = {
 WNT_FREE = ("D", "lambda_", "s_W", "k_on", "k_int", "k_beta")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Wnt(Pathway):
     def x0(self, p):
         c = self.n_cells
@@ -78,5 +78,6 @@ def wnt(cells: int = 4, grid: int = 32, free=None, prior_sd: float = 0.5, t_end:
         geometry=geo,
         default_observe=("beta",),
         prior_sd=prior_sd,
+        kwargs={"cells": cells, "grid": grid, "free": list(free), "prior_sd": prior_sd, "t_end": t_end},
         description="morphogen gradient with receptor binding/internalisation and beta-catenin, eqs A6-A7",
     )
