@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as e:  # a stage not installed in this build
-            if e.name != modname:
+            if e.name is None or not modname.startswith(e.name):
                 raise
             continue
         mod.register(sub)
