@@ -16,8 +16,24 @@ from . import pathways  # noqa: E402
 from .data import Observations  # noqa: E402
 from .pathways import Prior, Schedule  # noqa: E402
 from .simulate import ForwardModel, MechanisticModel, simulate  # noqa: E402
+from . import infer, identify, control, surrogate  # noqa: E402
+from .infer import SamplingWarning, UserModel, fit  # noqa: E402
+from .identify import (  # noqa: E402
+    attach_identifiability,
+    fisher_information,
+    identifiability,
+    profile_likelihood,
+    sensitivity_weights,
+    structural_identifiability,
+)
+from .control import ClosedLoopResult, Plan, closed_loop, robust_mpc  # noqa: E402
+from .surrogate import HybridSurrogate, SurrogateEnsemble, train_surrogate  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["pathways", "Observations", "Prior", "Schedule", "ForwardModel", "MechanisticModel",
-           "simulate", "__version__"]
+           "simulate", "infer", "identify", "control", "surrogate", "fit", "UserModel",
+           "SamplingWarning", "fisher_information", "sensitivity_weights",
+           "structural_identifiability", "identifiability", "profile_likelihood",
+           "attach_identifiability", "robust_mpc", "closed_loop", "Plan", "ClosedLoopResult",
+           "HybridSurrogate", "SurrogateEnsemble", "train_surrogate", "__version__"]

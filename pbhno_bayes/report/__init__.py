@@ -1,0 +1,1 @@
+"""Reports: shared figures and the end-to-end ``pbhno demo``."""

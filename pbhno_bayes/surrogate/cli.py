@@ -1,0 +1,67 @@
+"""``pbhno train``: train a PB-HNO surrogate on reference-solver data and write its weights."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    from ..cli import add_pathway_args
+
+    p = subparsers.add_parser(
+        "train", help="train a hybrid surrogate (FNO + neural ODE) on reference-solver data",
+        description="Train a PB-HNO hybrid surrogate of a spatial pathway on trajectories of the reference "
+                    "solver (θ from the prior, random control schedules) and write PREFIX.eqx + PREFIX.json.")
+    add_pathway_args(p)
+    p.add_argument("--out", required=True, help="weights prefix: writes OUT.eqx and OUT.json (atomically)")
+    p.add_argument("--steps", type=int, default=800, help="optimiser steps (default 800)")
+    p.add_argument("--n-train", type=int, default=48, help="training trajectories (default 48)")
+    p.add_argument("--n-val", type=int, default=8, help="validation trajectories (default 8)")
+    p.add_argument("--n-test", type=int, default=16, help="held-out test trajectories (default 16)")
+    p.add_argument("--n-counterfactual", type=int, default=8, help="counterfactual-control trajectories (default 8)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--rollout", type=int, default=4, help="rollout length after the one-step curriculum")
+    p.add_argument("--width", type=int, default=16, help="FNO width")
+    p.add_argument("--modes", type=int, default=8, help="FNO Fourier modes per axis")
+    p.add_argument("--mlp-width", type=int, default=128)
+    p.add_argument("--ode-steps", type=int, default=None,
+                   help="Tsit5 steps per macro step (default: notch 0, otherwise 2); 0 = adaptive step size")
+    p.add_argument("--dt", type=float, default=None,
+                   help="macro step Δt (default: notch 0.25, wnt 0.5, otherwise t_end/48)")
+    p.add_argument("--field-substeps", type=int, default=None,
+                   help="Strang sub-steps of the field physics predictor per macro step (default notch 10, wnt 5)")
+    p.add_argument("--no-physics", action="store_true", help="FNO-without-physics baseline")
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-dir", default=None, help="checkpoint + data cache directory (resumes from it)")
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..cli import pathway_from_args
+    from .train import train_surrogate
+
+    pw = pathway_from_args(args)
+    if not pw.spatial:
+        raise ValueError(f"pbhno train: {pw.name} has no ligand field; the surrogate trainer needs notch or wnt")
+    res = train_surrogate(
+        pw, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_counterfactual=args.n_counterfactual,
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, rollout=args.rollout,
+        physics=not args.no_physics, width=args.width, modes=args.modes, mlp_width=args.mlp_width,
+        eval_every=args.eval_every, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+        dt=args.dt, log=lambda s: print(s, flush=True),
+        model_kwargs={k: v for k, v in (("ode_steps", args.ode_steps), ("field_substeps", args.field_substeps))
+                      if v is not None} or None)
+    meta = {"command": "pbhno " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "metrics": res.metrics,
+            "history": res.history}
+    eqx_path, json_path = res.model.save(Path(args.out), meta=meta)
+    print(json.dumps({k: v for k, v in res.metrics.items() if k in ("test", "counterfactual", "validation")}, default=float))
+    print(f"wrote {eqx_path} and {json_path}")
+    return 0

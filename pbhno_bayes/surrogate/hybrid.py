@@ -1,0 +1,526 @@
+"""The PB-HNO hybrid surrogate (paper Section IV): FNO ligand operator + neural-ODE kinetics.
+
+One macro step t_k → t_{k+1} = t_k + Δt of a spatial pathway, state (L (F, n, n), x (C, S)):
+
+1. Field (eq 4, residual form around a physics step)::
+
+       b̂ = κ_b Σ_i R_i B_i          (boundary consumption channel, ℬ_i trainable)
+       S = source terms of ``pathway.field_terms`` at x_k, u(t_k + Δt/2)
+       P = m Strang sub-steps (react ½τ, exact discrete diffusion τ, react ½τ), τ = Δt/m,
+           with b̂, S interpolated between x_k and a predictor x̃_{k+1} (see ``macro_step``)
+       L_{k+1} = P + s_L · 𝒢_φ(L_k/s_L, P/s_L, Δt b̂, Δt S/s_L, z(D), z(λ), z(κ_b), coords)
+
+   with s_L a fixed field scale and z(·) = (log · − log nominal)/prior sd. 𝒢_φ starts at zero.
+2. Coupling (eq 6): ℓ_i = Σ_f W[i, f] Σ_x A_i(x) L_f(x) with W = ``pathway.sensing_matrix``.
+3. Reaction (eq 5): x_{k+1} = ODESolve(f, x_k) over [t_k, t_{k+1}] with
+   f = ``pathway.cell_rhs``(x, ℓ(τ); θ, u(τ)) + g_ψ(x, ℓ(τ)), ℓ(τ) linear between ℓ(L_k) and
+   ℓ(L_{k+1}) (the field is known at both ends of the step), adaptive Tsit5.
+
+Outputs at arbitrary times are the cubic Hermite interpolant of the macro-step nodes using f at
+both ends of each step (u taken constant over a step: schedule edges should lie on the macro
+grid; an edge inside a step is resolved by the ODE solver but the field sees the mid-step value).
+The ligand field is interpolated linearly. Times beyond ``horizon`` give NaN.
+
+ODE-only pathways (MAPK) skip 1–2: f = cell_rhs(x, 0; θ, u) + g_ψ(x, u) in one adaptive solve
+(g_ψ sees the control there, see ``benchmarks/surrogate_mapk_feedback.py``).
+
+``physics=False`` is the "FNO without physics" baseline: no physics predictor (P = L_k), no
+mechanistic kinetics (f = g_ψ, which then also sees normalised log θ_free).
+
+Precision: weights are stored in float64; ``predict`` casts every floating leaf to θ's dtype, so
+the model runs in float32 or float64 consistently with its input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._io import atomic_path, atomic_write_text
+from ..pathways import get as get_pathway
+from ..pathways.base import Pathway, as_schedule
+from ..simulate.solver import ForwardModel
+from .fno import FNO2d
+from .neural_ode import ADJOINTS, Correction, make_adjoint
+from .operators import CouplingOperators, dct_matrix, neumann_eigenvalues, react
+
+__all__ = ["HybridSurrogate", "SurrogateEnsemble", "inflate_sigma", "WEIGHTS_DIR", "default_dt"]
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+# Notch 0.25: at 0.5 the predictor–corrector coupling error alone was 2–6 % on N, H under the
+# default control (lateral inhibition amplifies it); 0.25 gives ≈ 1 % (reports/surrogate.md).
+_DEFAULT_DT = {"notch": 0.25, "wnt": 0.5}
+_DEFAULT_SUBSTEPS = {"notch": 10, "wnt": 5}
+# Notch kinetics are stiff over parts of the prior: 2 fixed Tsit5 steps per 0.5 went unstable (NaN)
+_DEFAULT_ODE_STEPS = {"notch": 0, "wnt": 2}
+
+
+def default_dt(pathway: Pathway) -> float:
+    """Macro step: Notch 0.25 (192 steps over 48), Wnt 0.5 (24 over 12), otherwise t_end/48."""
+    return _DEFAULT_DT.get(pathway.name, pathway.t_end / 48)
+
+
+def _cast(tree, dtype):
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(dtype) if eqx.is_array(a) and jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+class HybridSurrogate(ForwardModel):
+    """PB-HNO surrogate of a pathway's reference solver (see module docstring for the maths).
+
+    ``predict(theta (P,), times (T,), control=None) -> (T, n_cells, n_species)``, jit/vmap/grad-able;
+    NaN where a step failed. Hyperparameters are static; scales are set by training.
+
+    Parameters
+    ----------
+    pathway : Pathway
+    dt : float, optional          macro step (default :func:`default_dt`).
+    horizon : float, optional     last time the surrogate rolls out to (default ``pathway.t_end``).
+    width, modes, layers : int    FNO width, retained Fourier modes per axis, spectral layers (4).
+    mlp_width, mlp_depth : int    g_ψ hidden width and depth (Table II: 128, 3).
+    physics : bool                False gives the no-physics FNO baseline.
+    adjoint : {"recursive", "backsolve", "forward"}   gradient of the ODE block.
+    ode_steps : int               Tsit5 steps per macro step, fixed; 0 = adaptive PID (ode_rtol,
+                                  ode_atol, ode_max_steps). Default Notch 0 (2 fixed steps blew up
+                                  on stiff prior draws), otherwise 2.
+    field_substeps : int          Strang sub-steps of the physics predictor per macro step
+                                  (default Notch 10, Wnt 5: fewer gave > 5 % splitting error).
+    x_scale : (S,) floats, field_scale : float   normalisation (set from training data).
+    validation_error : (S,) floats or None       per-species relative error on held-out data.
+    key : jax PRNG key (or int seed)
+    """
+
+    fno: FNO2d | None
+    ops: CouplingOperators | None
+    corr: Correction
+    dt: float = eqx.field(static=True)
+    horizon: float = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    modes: int = eqx.field(static=True)
+    layers: int = eqx.field(static=True)
+    mlp_width: int = eqx.field(static=True)
+    mlp_depth: int = eqx.field(static=True)
+    physics: bool = eqx.field(static=True)
+    adjoint: str = eqx.field(static=True)
+    ode_rtol: float = eqx.field(static=True)
+    ode_atol: float = eqx.field(static=True)
+    ode_max_steps: int = eqx.field(static=True)
+    ode_steps: int = eqx.field(static=True)
+    field_substeps: int = eqx.field(static=True)
+    x_scale: tuple = eqx.field(static=True)
+    field_scale: float = eqx.field(static=True)
+    validation_error: tuple | None = eqx.field(static=True)
+    _pde_nominal: tuple = eqx.field(static=True)
+
+    def __init__(self, pathway: Pathway, *, dt=None, horizon=None, width=16, modes=8, layers=4,
+                 mlp_width=128, mlp_depth=3, physics=True, adjoint="recursive", ode_rtol=1e-6,
+                 ode_atol=1e-8, ode_max_steps=2048, ode_steps=None, field_substeps=None, x_scale=None, field_scale=1.0,
+                 validation_error=None, key=0):
+        if not isinstance(pathway, Pathway):
+            raise ValueError("HybridSurrogate: pathway must be a pb.pathways Pathway (e.g. pb.pathways.notch())")
+        if adjoint not in ADJOINTS:
+            raise ValueError(f"HybridSurrogate: adjoint must be one of {ADJOINTS}, got {adjoint!r}")
+        if isinstance(key, int):
+            key = jax.random.PRNGKey(key)
+        self.pathway = pathway
+        self.dt = float(dt if dt is not None else default_dt(pathway))
+        self.horizon = float(horizon if horizon is not None else pathway.t_end)
+        if not (self.dt > 0 and self.horizon > 0):
+            raise ValueError(f"HybridSurrogate: dt and horizon must be > 0, got {self.dt}, {self.horizon}")
+        S = pathway.n_species
+        self.width, self.modes, self.layers = int(width), int(modes), int(layers)
+        self.mlp_width, self.mlp_depth = int(mlp_width), int(mlp_depth)
+        self.physics, self.adjoint = bool(physics), adjoint
+        self.ode_rtol, self.ode_atol, self.ode_max_steps = float(ode_rtol), float(ode_atol), int(ode_max_steps)
+        self.ode_steps = int(ode_steps if ode_steps is not None else _DEFAULT_ODE_STEPS.get(pathway.name, 2))
+        self.field_substeps = int(field_substeps if field_substeps is not None else _DEFAULT_SUBSTEPS.get(pathway.name, 10))
+        if self.field_substeps < 1:
+            raise ValueError("HybridSurrogate: field_substeps must be >= 1")
+        self.x_scale = tuple(float(v) for v in (x_scale if x_scale is not None else np.ones(S)))
+        if len(self.x_scale) != S or min(self.x_scale) <= 0:
+            raise ValueError(f"HybridSurrogate: x_scale must be {S} positive numbers")
+        self.field_scale = float(field_scale)
+        self.validation_error = None if validation_error is None else tuple(float(v) for v in validation_error)
+        k1, k2 = jax.random.split(key)
+        n_extra = 0 if physics else len(pathway.free)
+        if not pathway.spatial:
+            # ODE-only pathways: g_ψ also sees the control u(t) (an unmodelled mechanism such as
+            # MAPK's feedback on the stimulated first step scales with the stimulus)
+            n_extra += len(pathway.control_default)
+        self.corr = Correction(S + 1 + n_extra, S, width=self.mlp_width, depth=self.mlp_depth, key=k2)
+        if pathway.spatial:
+            n = pathway.geometry.n
+            if self.modes > n // 2:
+                raise ValueError(f"HybridSurrogate: modes={self.modes} exceeds grid//2={n // 2}; lower modes")
+            F = pathway.n_fields
+            self.fno = FNO2d(3 * F + 6, F, width=self.width, modes=self.modes, layers=self.layers, key=k1)
+            self.ops = CouplingOperators(pathway.geometry)
+            p = pathway.params(jnp.asarray(pathway.nominal_values))
+            D, lam, kb = pathway.field_terms(pathway.x0(p), p, jnp.asarray(pathway.control_default))[:3]
+            self._pde_nominal = tuple(float(np.log(float(v))) for v in (D, lam, kb))
+        else:
+            self.fno, self.ops, self._pde_nominal = None, None, ()
+
+    # ------------------------------------------------------------------ config / io
+    def config(self) -> dict:
+        """Constructor keyword arguments (JSON-serialisable) that rebuild this model's skeleton."""
+        return {"dt": self.dt, "horizon": self.horizon, "width": self.width, "modes": self.modes,
+                "layers": self.layers, "mlp_width": self.mlp_width, "mlp_depth": self.mlp_depth,
+                "physics": self.physics, "adjoint": self.adjoint, "ode_rtol": self.ode_rtol,
+                "ode_atol": self.ode_atol, "ode_max_steps": self.ode_max_steps, "ode_steps": self.ode_steps, "field_substeps": self.field_substeps,
+                "x_scale": list(self.x_scale), "field_scale": self.field_scale,
+                "validation_error": None if self.validation_error is None else list(self.validation_error)}
+
+    def save(self, prefix, meta: dict | None = None) -> tuple[Path, Path]:
+        """Write ``prefix.eqx`` (leaves) and ``prefix.json`` (pathway, config, meta), atomically."""
+        prefix = Path(prefix)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        eqx_path, json_path = prefix.with_suffix(".eqx"), prefix.with_suffix(".json")
+        with atomic_path(eqx_path) as tmp:
+            eqx.tree_serialise_leaves(tmp, _cast(self, jnp.float64))
+        doc = {"pathway": self.pathway.name, "pathway_kwargs": dict(self.pathway.kwargs),
+               "config": self.config(), "meta": meta or {}}
+        atomic_write_text(json_path, json.dumps(doc, indent=2, default=float))
+        return eqx_path, json_path
+
+    @classmethod
+    def load(cls, prefix) -> HybridSurrogate:
+        """Load a model written by :meth:`save` (``prefix`` with or without suffix)."""
+        prefix = Path(prefix)
+        if prefix.suffix in (".eqx", ".json"):
+            prefix = prefix.with_suffix("")
+        json_path, eqx_path = prefix.with_suffix(".json"), prefix.with_suffix(".eqx")
+        if not json_path.exists() or not eqx_path.exists():
+            raise ValueError(f"surrogate weights not found: need {eqx_path} and {json_path}")
+        doc = json.loads(json_path.read_text())
+        pw = get_pathway(doc["pathway"], **_pathway_kwargs(doc["pathway_kwargs"]))
+        skeleton = _cast(cls(pw, **doc["config"], key=0), jnp.float64)
+        model = eqx.tree_deserialise_leaves(eqx_path, skeleton)
+        return model
+
+    @classmethod
+    def pretrained(cls, name: str) -> HybridSurrogate:
+        """Shipped surrogate: ``"notch"`` (two cells, grid 32) or ``"wnt"`` (four cells, grid 32)."""
+        avail = sorted(p.stem for p in WEIGHTS_DIR.glob("*.eqx"))
+        if name not in avail:
+            raise ValueError(f"no pretrained surrogate {name!r}; shipped: {avail}")
+        return cls.load(WEIGHTS_DIR / name)
+
+    @staticmethod
+    def pretrained_meta(name: str) -> dict:
+        """The JSON metadata of a shipped surrogate (training command, accuracy, timing)."""
+        return json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+
+    @property
+    def preferred_gradient(self) -> str:
+        """What ``pb.fit(gradient="auto")`` uses. Spatial pathways: reverse mode (Notch, 96 macro
+        steps, 6 parameters, 2-core CPU: ∇ in 1.1 s reverse vs 4.2 s forward); ODE-only: forward."""
+        return "reverse" if self.pathway.spatial else "forward"
+
+    def with_horizon(self, horizon: float) -> HybridSurrogate:
+        """The same surrogate (shared weights) rolling out only to ``horizon``.
+
+        Every prediction costs one rollout to the horizon, whatever the requested times; fitting
+        data observed on [0, 24] with a surrogate trained to 48 therefore costs half as much with
+        ``sur.with_horizon(24.0)``. Predictions at t ≤ horizon are bit-identical to the original's.
+        """
+        horizon = float(horizon)
+        if not horizon > 0:
+            raise ValueError(f"with_horizon: horizon must be > 0, got {horizon}")
+        if horizon > self.horizon + 1e-9:
+            raise ValueError(f"with_horizon: {horizon} is beyond the trained horizon {self.horizon}")
+        import copy
+        new = copy.copy(self)
+        object.__setattr__(new, "horizon", horizon)
+        return new
+
+    @staticmethod
+    def ensemble(members) -> SurrogateEnsemble:
+        return SurrogateEnsemble(tuple(members))
+
+    # ------------------------------------------------------------------ pieces
+    def _rhs(self, x, ell, p, u, extra):
+        """f(x, ℓ) = f_mech + g_ψ; x (C, S), ell (C,)."""
+        xs = jnp.asarray(self.x_scale, x.dtype)
+        z = jnp.concatenate([x / xs, (ell / self.field_scale)[:, None]], axis=-1)
+        if not self.pathway.spatial:
+            z = jnp.concatenate([z, jnp.broadcast_to(u, (x.shape[0], u.shape[0]))], axis=-1)
+        if extra is not None:
+            z = jnp.concatenate([z, jnp.broadcast_to(extra, (x.shape[0], extra.shape[0]))], axis=-1)
+        g = self.corr(z) * xs
+        if not self.physics:
+            return g
+        return self.pathway.cell_rhs(x, ell, p, u) + g
+
+    def _extra(self, theta):
+        if self.physics:
+            return None
+        pw = self.pathway
+        idx = [pw.param_names.index(n) for n in pw.free]
+        prior = pw.prior
+        return (jnp.log(theta[jnp.asarray(idx)]) - prior.mean) / prior.sd
+
+    def ell(self, L):
+        """ℓ_i = Σ_f W[i, f] Σ_x A_i(x) L_f(x): (C,) from L (F, n, n)."""
+        A = self.ops.averaging()
+        W = jnp.asarray(self.pathway.sensing_matrix, L.dtype)
+        return jnp.sum(W * jnp.einsum("cij,fij->cf", A, L), axis=-1)
+
+    def _field_inputs(self, x, p, u):
+        pw = self.pathway
+        D, lam, kb, R, sec, ext = pw.field_terms(x, p, u)
+        masks = jax.lax.stop_gradient(self.ops.masks)
+        sink = kb * jnp.einsum("c,cij->ij", R, self.ops.boundary())
+        if pw.labelled_field:
+            src = sec[:, None, None] * masks + ext[None] / masks.shape[0]
+        else:
+            src = (jnp.einsum("c,cij->ij", sec, masks) + ext)[None]
+        return D, lam, kb, sink, src
+
+    def _dct(self, dtype):
+        n = self.pathway.geometry.n
+        return (jnp.asarray(dct_matrix(n), dtype),
+                jnp.asarray(neumann_eigenvalues(n, self.pathway.geometry.h), dtype))
+
+    def physics_step(self, L, x0, x1, p, u):
+        """Physics predictor P: ``field_substeps`` Strang sub-steps (react ½τ, diffuse τ, react ½τ),
+        τ = Δt / field_substeps, with the cells' sink and source interpolated linearly in time
+        between x0 (start of the step) and x1 (its end; x0 for the predictor pass)."""
+        C, eig = self._dct(L.dtype)
+        m = self.field_substeps
+        tau = self.dt / m
+        D = self._field_inputs(x0, p, u)[0]
+        E = jnp.exp(D * tau * eig)
+
+        def sub(j, L):
+            s = (j + 0.5) / m
+            _, lam, _, sink, src = self._field_inputs((1 - s) * x0 + s * x1, p, u)
+            k = lam + sink
+            L = react(L, k, src, 0.5 * tau)
+            Lh = jnp.einsum("ij,...jk,lk->...il", C, L, C) * E
+            L = jnp.einsum("ji,...jk,kl->...il", C, Lh, C)
+            return react(L, k, src, 0.5 * tau)
+
+        return jax.lax.fori_loop(0, m, sub, L)
+
+    def field_step(self, L, x0, x1, p, u):
+        """L_{k+1} = P + s_L 𝒢_φ(...) (physics) or L_k + s_L 𝒢_φ(...) (no physics)."""
+        n = self.pathway.geometry.n
+        D, lam, kb, sink, src = self._field_inputs(x1, p, u)
+        P = self.physics_step(L, x0, x1, p, u) if self.physics else L
+        s = self.field_scale
+        z = [(jnp.log(v) - m) / self.pathway.prior_sd for v, m in zip((D, lam, kb), self._pde_nominal, strict=True)]
+        c = (jnp.arange(n, dtype=L.dtype) + 0.5) / n
+        X, Y = jnp.meshgrid(c, c, indexing="ij")
+        ones = jnp.ones((n, n), L.dtype)
+        chans = jnp.concatenate([L / s, P / s, (self.dt * sink)[None], self.dt * src / s,
+                                 jnp.stack([zi * ones for zi in z] + [X, Y])], axis=0)
+        return P + s * self.fno(chans)
+
+    def ode_step(self, x, t0, ell0, ell1, p, sched, extra):
+        """x(t0) -> x(t0 + Δt) with ℓ linear in time over the step. Returns (x1, ok, n_steps)."""
+        dt = self.dt
+
+        def rhs(t, y, args):
+            s = (t - t0) / dt
+            return self._rhs(y, ell0 + s * (ell1 - ell0), p, sched(t), extra)
+
+        if self.ode_steps:
+            ctrl, dt0 = diffrax.ConstantStepSize(), dt / self.ode_steps
+        else:
+            ctrl = diffrax.PIDController(rtol=self.ode_rtol, atol=self.ode_atol,
+                                         jump_ts=sched.edges.astype(x.dtype))
+            dt0 = dt / 4
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(rhs), diffrax.Tsit5(), t0=t0, t1=t0 + dt, dt0=dt0, y0=x,
+            stepsize_controller=ctrl, saveat=diffrax.SaveAt(t1=True), max_steps=self.ode_max_steps,
+            throw=False, adjoint=make_adjoint(self.adjoint))
+        return sol.ys[-1], sol.result == diffrax.RESULTS.successful, sol.stats["num_steps"]
+
+    def macro_step(self, L, x, t0, p, sched, extra):
+        """One coupled step (predictor–corrector coupling, see module docstring).
+
+        Returns (L1, x1, f0, f1, ok, n_ode_steps)."""
+        u = sched(t0 + 0.5 * self.dt)
+        e0 = self.ell(L)
+        ok, ns = True, 0
+        if self.physics:
+            # predictor: field with the cells frozen at x_k, then the cells under that field
+            xp, okp, nsp = self.ode_step(x, t0, e0, self.ell(self.physics_step(L, x, x, p, u)), p, sched, extra)
+            ok, ns = okp, nsp
+        else:
+            xp = x
+        L1 = self.field_step(L, x, xp, p, u)
+        e1 = self.ell(L1)
+        x1, ok1, ns1 = self.ode_step(x, t0, e0, e1, p, sched, extra)
+        f0 = self._rhs(x, e0, p, u, extra)
+        f1 = self._rhs(x1, e1, p, u, extra)
+        return L1, x1, f0, f1, ok & ok1, ns + ns1
+
+    @property
+    def n_macro(self) -> int:
+        return int(math.ceil(self.horizon / self.dt - 1e-9))
+
+    def advance(self, theta, sched, L, x, k0, n_steps: int):
+        """Roll ``n_steps`` macro steps from node ``k0`` (traced int) at state (L, x).
+
+        Returns dict with ``L`` (n, F, n, n), ``x`` (n, C, S), ``f0``/``f1`` (n, C, S) rates at
+        the start/end of each step, ``ok`` (n,), ``num_steps`` (n,).
+        """
+        p = self.pathway.params(theta)
+        extra = self._extra(theta)
+        dt = self.dt
+
+        def body(carry, k):
+            L, x = carry
+            L1, x1, f0, f1, ok, ns = self.macro_step(L, x, k * dt, p, sched, extra)
+            return (L1, x1), {"L": L1, "x": x1, "f0": f0, "f1": f1, "ok": ok, "num_steps": ns}
+
+        ks = jnp.asarray(k0, theta.dtype) + jnp.arange(n_steps, dtype=theta.dtype)
+        return jax.lax.scan(body, (L, x), ks)[1]
+
+    # ------------------------------------------------------------------ forward model
+    def solve(self, theta, times, control=None):
+        """dict(states (T, C, S), field (T, n, n) total ligand or None, ok, num_steps)."""
+        theta = self.theta_array(theta)
+        if not jnp.issubdtype(theta.dtype, jnp.floating):
+            theta = theta.astype(float)
+        model = _cast(self, theta.dtype)
+        times = jnp.asarray(times, dtype=theta.dtype)
+        if times.ndim != 1:
+            raise ValueError(f"times must be a 1-D array, got shape {times.shape}")
+        if not isinstance(times, jax.core.Tracer) and float(np.max(np.asarray(times))) > self.horizon + 1e-9:
+            raise ValueError(f"times go beyond the surrogate's horizon {self.horizon}; build/train it with a longer horizon")
+        sched = as_schedule(self.pathway, control)
+        sched = jax.tree_util.tree_map(lambda a: a.astype(theta.dtype), sched)
+        return model._solve(theta, times, sched)
+
+    def _solve(self, theta, times, sched):
+        pw = self.pathway
+        p = pw.params(theta)
+        x0 = pw.x0(p).astype(theta.dtype)
+        extra = self._extra(theta)
+        if not pw.spatial:
+            def rhs(t, y, args):
+                return self._rhs(y, jnp.zeros((pw.n_cells,), y.dtype), p, sched(t), extra)
+            sol = diffrax.diffeqsolve(
+                diffrax.ODETerm(rhs), diffrax.Tsit5(), t0=0.0, t1=jnp.maximum(times[-1], 1e-9), dt0=None,
+                y0=x0, saveat=diffrax.SaveAt(ts=times),
+                stepsize_controller=diffrax.PIDController(rtol=self.ode_rtol, atol=self.ode_atol,
+                                                          jump_ts=sched.edges),
+                max_steps=self.ode_max_steps * 8, throw=False, adjoint=make_adjoint(self.adjoint))
+            ok = (sol.result == diffrax.RESULTS.successful) & jnp.all(jnp.isfinite(sol.ys))
+            return {"states": jnp.where(ok, sol.ys, jnp.nan), "field": None, "ok": ok,
+                    "num_steps": sol.stats["num_steps"]}
+        L0 = pw.L0(p).astype(theta.dtype)
+        K = self.n_macro
+        out = self.advance(theta, sched, L0, x0, 0, K)
+        xs = jnp.concatenate([x0[None], out["x"]])
+        Ls = jnp.concatenate([L0[None], out["L"]]).sum(axis=1)
+        states, field = self._interpolate(times, xs, out["f0"], out["f1"], Ls)
+        ok = jnp.all(out["ok"]) & jnp.all(jnp.isfinite(states)) & jnp.all(times <= self.horizon + 1e-9)
+        return {"states": jnp.where(ok, states, jnp.nan), "field": jnp.where(ok, field, jnp.nan),
+                "ok": ok, "num_steps": jnp.sum(out["num_steps"])}
+
+    def _interpolate(self, times, xs, f0, f1, Ls):
+        """Cubic Hermite for states, linear for the field, between macro nodes."""
+        K = xs.shape[0] - 1
+        u = times / self.dt
+        k = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, K - 1)
+        s = jnp.clip(u - k, 0.0, 1.0)[:, None, None]
+        h00 = 2 * s**3 - 3 * s**2 + 1
+        h10 = s**3 - 2 * s**2 + s
+        h01 = -2 * s**3 + 3 * s**2
+        h11 = s**3 - s**2
+        states = h00 * xs[k] + h10 * self.dt * f0[k] + h01 * xs[k + 1] + h11 * self.dt * f1[k]
+        field = (1 - s) * Ls[k] + s * Ls[k + 1]
+        return states, field
+
+    def predict(self, theta, times, control=None):
+        return self.solve(theta, times, control)["states"]
+
+    def predict_status(self, theta, times, control=None):
+        out = self.solve(theta, times, control)
+        return out["states"], out["ok"]
+
+    def field(self, theta, times, control=None):
+        """Total ligand field Σ_f L_f at ``times``: (T, n, n)."""
+        if not self.pathway.spatial:
+            raise ValueError(f"{self.pathway.name} has no ligand field")
+        return self.solve(theta, times, control)["field"]
+
+
+def _pathway_kwargs(kw: dict) -> dict:
+    kw = dict(kw)
+    if isinstance(kw.get("cells"), list):
+        kw["cells"] = tuple(kw["cells"])
+    return kw
+
+
+class SurrogateEnsemble(ForwardModel):
+    """K surrogates of one pathway (different seeds) for model-form uncertainty.
+
+    ``predict`` returns the member mean (or member ``member=``); ``spread`` the member sd;
+    ``validation_error`` (S,) is the root-mean-square of the members' relative errors.
+    """
+
+    members: tuple
+
+    def __init__(self, members):
+        members = tuple(members)
+        if not members:
+            raise ValueError("SurrogateEnsemble: give at least one HybridSurrogate")
+        names = {m.pathway.name for m in members}
+        if len(names) != 1:
+            raise ValueError(f"SurrogateEnsemble: members are for different pathways {sorted(names)}")
+        self.pathway = members[0].pathway
+        self.members = members
+
+    def predict(self, theta, times, control=None, member=None):
+        if member is not None:
+            return self.members[int(member)].predict(theta, times, control)
+        return jnp.mean(jnp.stack([m.predict(theta, times, control) for m in self.members]), axis=0)
+
+    def spread(self, theta, times, control=None):
+        return jnp.std(jnp.stack([m.predict(theta, times, control) for m in self.members]), axis=0)
+
+    @property
+    def validation_error(self):
+        errs = [m.validation_error for m in self.members if m.validation_error is not None]
+        if not errs:
+            return None
+        return tuple(float(v) for v in np.sqrt(np.mean(np.square(errs), axis=0)))
+
+
+def inflate_sigma(obs, surrogate, noise=None):
+    """Add the surrogate's validation error to the likelihood variance.
+
+    σ²_total(t, c, s) = σ²_obs(t, c, s) + (ε_s · |y(t, c, s)|)², with ε_s the surrogate's relative
+    validation error of species s (``surrogate.validation_error``, ordered as pathway.species) and
+    σ_obs the observation sd (``obs.sigma``, or ``noise``: a scalar or one value per observed
+    species, when obs has none). Returns a new :class:`pb.Observations` with ``sigma`` set.
+    """
+    from ..data import Observations
+
+    err = getattr(surrogate, "validation_error", None)
+    if err is None:
+        raise ValueError("inflate_sigma: the surrogate has no validation_error (train it with pb.train_surrogate)")
+    pw = surrogate.pathway
+    eps = np.asarray([err[pw.species.index(s)] for s in obs.species])
+    y = np.asarray(obs.values)
+    if obs.sigma is not None:
+        sig = np.asarray(obs.sigma)
+    elif noise is not None:
+        sig = np.broadcast_to(np.asarray(noise, float), (len(obs.species),))[None, None, :] * np.ones_like(y)
+    else:
+        raise ValueError("inflate_sigma: obs has no sigma; pass noise= (observation sd)")
+    total = np.sqrt(sig**2 + (eps[None, None, :] * np.abs(y)) ** 2)
+    total = np.where(np.isnan(y), np.nan, np.maximum(total, 1e-12))
+    return Observations.from_arrays(obs.times, y, obs.species, sigma=total, cells=obs.cells)

@@ -1,0 +1,129 @@
+"""HybridSurrogate: interface, zero-init = physics predictor, physics predictor vs the reference solver."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pbhno_bayes as pb
+from pbhno_bayes.surrogate import HybridSurrogate, SurrogateEnsemble, inflate_sigma
+
+
+@pytest.fixture(scope="module")
+def wnt16():
+    pw = pb.pathways.wnt(cells=2, grid=16)
+    model = HybridSurrogate(pw, width=4, modes=4, mlp_width=16, key=1, dt=1.0, field_substeps=2, ode_steps=1)
+    return pw, model
+
+
+def test_shapes_jit_vmap_grad(wnt16):
+    pw, model = wnt16
+    ts = jnp.linspace(0.0, pw.t_end, 7)
+    th = jnp.asarray(pw.nominal_values)
+
+    @eqx.filter_jit  # one compilation for all three transformations (keeps the test fast)
+    def run(m, t):
+        def loss(t_):
+            y_ = m.predict(t_, ts)
+            return jnp.sum(y_[..., 2]), y_
+        (_, y), g = jax.value_and_grad(loss, has_aux=True)(t)  # y: the unbatched forward pass
+        ys = jax.vmap(lambda t_: m.predict(t_, ts))(jnp.stack([t, t * 1.1]))
+        return y, ys, g
+
+    y, ys, g = run(model, th)
+    assert y.shape == (7, pw.n_cells, pw.n_species)
+    assert np.all(np.isfinite(np.asarray(y)))
+    assert ys.shape == (2, 7, pw.n_cells, pw.n_species)
+    np.testing.assert_allclose(np.asarray(ys[0]), np.asarray(y), rtol=1e-10, atol=1e-12)
+    assert not np.allclose(np.asarray(ys[1]), np.asarray(y))  # θ really enters the batch
+    assert g.shape == th.shape and np.all(np.isfinite(np.asarray(g)))
+    # D (diffusion) must influence beta-catenin through the field block
+    assert abs(float(g[pw.param_names.index("D")])) > 0
+
+
+def test_zero_init_is_physics_predictor(wnt16):
+    pw, model = wnt16
+    p = pw.params(jnp.asarray(pw.nominal_values))
+    x = pw.x0(p) * 1.3
+    L = jnp.ones((1, 16, 16)) * 0.2
+    u = jnp.asarray(pw.control_default)
+    ell = jnp.asarray([0.3, 0.1])
+
+    @eqx.filter_jit
+    def run(m):
+        return (m.physics_step(L, x, x, p, u), m.field_step(L, x, x, p, u), m._rhs(x, ell, p, u, None),
+                pw.cell_rhs(x, ell, p, u))
+
+    P, F, r_h, r_m = run(model)
+    np.testing.assert_array_equal(np.asarray(F), np.asarray(P))
+    np.testing.assert_array_equal(np.asarray(r_h), np.asarray(r_m))
+    assert not np.allclose(np.asarray(P), np.asarray(L))  # the predictor did move the field
+
+
+def _predictor_vs_reference(dt):
+    pw = pb.pathways.wnt(cells=2, grid=16)
+    ts = jnp.linspace(0.0, pw.t_end, 13)
+    th = pw.theta_vector(None)
+    ref = pb.MechanisticModel(pw).solve(th, ts)
+    out = eqx.filter_jit(lambda m: m.solve(th, ts))(HybridSurrogate(pw, width=4, modes=4, mlp_width=16, dt=dt))
+    y, yr = np.asarray(out["states"]), np.asarray(ref["states"])
+    rel = np.linalg.norm(y - yr, axis=(0, 1)) / np.linalg.norm(yr, axis=(0, 1))
+    fe = np.linalg.norm(np.asarray(out["field"]) - np.asarray(ref["field"])) / np.linalg.norm(np.asarray(ref["field"]))
+    return rel, fe
+
+
+def test_physics_predictor_matches_reference_solver():
+    """Untrained (zero-correction) surrogate = physics predictor + coupling; compare to the MOL solver."""
+    rel, fe = _predictor_vs_reference(0.25)
+    assert np.all(rel < 0.01), rel  # splitting + coupling error at Δt = 0.25, 5 Strang sub-steps
+    assert fe < 0.02, fe
+
+
+@pytest.mark.slow
+def test_physics_predictor_converges():
+    """Halving Δt shrinks the predictor's error against the reference solver."""
+    rel, _ = _predictor_vs_reference(0.25)
+    rel_fine, _ = _predictor_vs_reference(0.125)
+    assert rel_fine.max() < 0.6 * rel.max()
+
+
+def test_ensemble_and_inflate_sigma(wnt16):
+    pw, m1 = wnt16
+    m2 = HybridSurrogate(pw, width=4, modes=4, mlp_width=16, key=2, validation_error=[0.1, 0.2, 0.3])
+    m1v = HybridSurrogate(pw, width=4, modes=4, mlp_width=16, key=1, validation_error=[0.1, 0.2, 0.1])
+    ens = HybridSurrogate.ensemble([m1v, m2])
+    assert isinstance(ens, SurrogateEnsemble)
+    np.testing.assert_allclose(ens.validation_error, np.sqrt([0.01, 0.04, 0.05]))
+    obs = pb.Observations.from_arrays(np.array([1.0, 2.0]), np.array([[[2.0], [np.nan]], [[1.0], [4.0]]]),
+                                      ("beta",), sigma=np.array([[[0.5], [np.nan]], [[0.5], [0.5]]]))
+    out = inflate_sigma(obs, m2)
+    expect = np.sqrt(0.25 + (0.3 * np.array([[2.0, np.nan], [1.0, 4.0]])) ** 2)
+    np.testing.assert_allclose(np.asarray(out.sigma)[..., 0], expect)
+    with pytest.raises(ValueError, match="validation_error"):
+        inflate_sigma(obs, m1)
+
+
+def test_bad_input(wnt16):
+    pw, model = wnt16
+    with pytest.raises(ValueError, match="horizon"):
+        model.predict(None, np.array([0.0, pw.t_end + 1.0]))
+    with pytest.raises(ValueError, match="theta must have shape"):
+        model.predict(np.ones(3), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="modes"):
+        HybridSurrogate(pw, modes=9)
+    with pytest.raises(ValueError, match="adjoint"):
+        HybridSurrogate(pw, adjoint="nope")
+    with pytest.raises(ValueError, match="no pretrained"):
+        HybridSurrogate.pretrained("mapk")
+
+
+def test_save_load_roundtrip(tmp_path, wnt16):
+    pw, model = wnt16
+    model.save(tmp_path / "m", meta={"note": "x"})
+    back = HybridSurrogate.load(tmp_path / "m.eqx")
+    assert back.config() == model.config()
+    la, lb = jax.tree_util.tree_leaves(model), jax.tree_util.tree_leaves(back)
+    assert len(la) == len(lb)
+    for a, b in zip(la, lb, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
