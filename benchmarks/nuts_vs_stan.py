@@ -5,7 +5,7 @@ shared/peers/mapk_example_data.json), 6 free parameters, 4 chains x (500 warmup 
 Ours: the whole pb.fit (SVI + NUTS + post-processing), timed on the SECOND call in the process
 (compilation excluded; the first call is reported too). Stan: sampling time only, model built.
 
-    nice python benchmarks/nuts_vs_stan.py [--no-stan] [--variant NAME ...] [--out results.json]
+    nice python benchmarks/nuts_vs_stan.py [--no-stan] [--variant NAME ...] [--host-devices N] [--out results.json]
 """
 
 from __future__ import annotations
@@ -59,9 +59,20 @@ def main(argv=None):
     ap.add_argument("--no-stan", action="store_true")
     ap.add_argument("--variant", nargs="*", default=["default"], choices=sorted(VARIANTS))
     ap.add_argument("--out", default=None)
+    ap.add_argument("--host-devices", type=int, default=None,
+                    help="split the CPU into N XLA devices so pb.fit runs chains in parallel (pmap), the "
+                         "counterpart of Stan's one process per chain; must be set before JAX starts")
     a = ap.parse_args(argv)
+    if a.host_devices:
+        import os
+
+        if "jax" in sys.modules:
+            raise SystemExit("--host-devices must be set before JAX is imported")
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_force_host_platform_device_count={a.host_devices}").strip()
     d = json.loads(DATA.read_text())
-    res = {"data": str(DATA.relative_to(ROOT)), "ours": {}}
+    res = {"data": str(DATA.relative_to(ROOT)), "ours": {}, "host_devices": a.host_devices,
+           "command": "python benchmarks/nuts_vs_stan.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     if not a.no_stan:
         sys.path.insert(0, str(Path(__file__).parent))
         from _stan_mapk import run_stan

@@ -26,7 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "infer" / "data" / "mapk_example_data.json"
 
 
-def run(replicates=100, chains=2, warmup=300, samples=400, thin=4, noise=0.1, seed=0, log=print):
+def run(replicates=100, chains=2, warmup=300, samples=400, thin=4, noise=0.1, seed=0, log=print,
+        resume: Path | None = None):
+    """``resume``: a JSON-lines file; each finished replicate is appended to it, and replicates already
+    in it (same settings) are not run again, so a killed study continues where it stopped."""
     import pbhno_bayes as pb
 
     pw = pb.pathways.mapk()
@@ -36,9 +39,29 @@ def run(replicates=100, chains=2, warmup=300, samples=400, thin=4, noise=0.1, se
     names = list(prior.names)
     rng = np.random.default_rng(seed)
     ranks, cover50, cover90, divs, secs = [], [], [], [], []
+    settings = dict(chains=chains, warmup=warmup, samples=samples, thin=thin, noise=noise, seed=seed)
+    done = {}
+    if resume is not None and Path(resume).exists():
+        for line in Path(resume).read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line torn by a kill
+                continue
+            if rec["settings"] == settings:
+                done[rec["r"]] = rec
+    n_draws = None
     for r in range(replicates):
-        log_theta = rng.multivariate_normal(prior.mean, prior.cov)
+        log_theta = rng.multivariate_normal(prior.mean, prior.cov)  # drawn even when resumed: same stream
         theta = dict(zip(names, np.exp(log_theta), strict=True))
+        if r in done:
+            rec = done[r]
+            ranks.append(np.asarray(rec["rank"]))
+            cover50.append(np.asarray(rec["c50"]))
+            cover90.append(np.asarray(rec["c90"]))
+            divs.append(rec["div"])
+            secs.append(rec["secs"])
+            n_draws = rec["n_draws"]
+            continue
         obs = pb.simulate(pw, theta=theta, times=times, noise=noise, seed=seed * 100003 + r)
         t0 = time.perf_counter()
         idata = pb.fit(fm, obs, chains=chains, warmup=warmup, samples=samples, seed=r, progress=False,
@@ -51,8 +74,14 @@ def run(replicates=100, chains=2, warmup=300, samples=400, thin=4, noise=0.1, se
         cover50.append((q[1] <= log_theta) & (log_theta <= q[2]))
         cover90.append((q[0] <= log_theta) & (log_theta <= q[3]))
         divs.append(int(idata.sample_stats["diverging"].sum()))
+        n_draws = draws.shape[0]
+        if resume is not None:
+            rec = dict(r=r, settings=settings, rank=ranks[-1].tolist(), c50=cover50[-1].tolist(),
+                       c90=cover90[-1].tolist(), div=divs[-1], secs=secs[-1], n_draws=n_draws)
+            with open(resume, "a") as f:  # one line per replicate; a torn last line is re-run
+                f.write(json.dumps(rec) + "\n")
         log(f"replicate {r + 1}/{replicates}: {secs[-1]:.1f}s, {divs[-1]} divergences")
-    return {"names": names, "ranks": np.asarray(ranks), "n_draws": draws.shape[0],
+    return {"names": names, "ranks": np.asarray(ranks), "n_draws": n_draws,
             "cover50": np.asarray(cover50).mean(axis=0), "cover90": np.asarray(cover90).mean(axis=0),
             "divergences": int(np.sum(divs)), "seconds": secs,
             "settings": dict(replicates=replicates, chains=chains, warmup=warmup, samples=samples, thin=thin,
@@ -87,8 +116,8 @@ def write_outputs(res, report: Path, figure: Path, command: str):
     ok90 = np.abs(res["cover90"] - 0.9) <= 0.06
     s = res["settings"]
     lines = ["# Calibration", "", "## Simulation-based calibration: MAPK", "",
-             f"Command: `{command}`  ", f"Date: {datetime.date.today().isoformat()}; machine: 2-core CPU shared with "
-             "other jobs (timings indicative only).", "",
+             f"Command: `{command}`  ", f"Date: {datetime.date.today().isoformat()}; machine: 2-core CPU, no GPU "
+             "(other benchmarks may have run at the same time: timings indicative only).", "",
              f"Settings: {R} replicates; per replicate θ ~ prior, 12 times × 3 species, noise {s['noise']} × peak; "
              f"pb.fit NUTS {s['chains']} chain(s) × ({s['warmup']} warmup + {s['samples']} draws), ranks over "
              f"every {s['thin']}th draw ({L} draws). Divergences in total: {res['divergences']}. "
@@ -116,12 +145,13 @@ def main(argv=None):
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report", default=str(ROOT / "reports" / "calibration.md"))
+    ap.add_argument("--resume", default=None, help="JSON-lines file of finished replicates (appended to)")
     ap.add_argument("--figure", default=str(ROOT / "reports" / "figures" / "sbc_mapk_ranks.png"))
     a = ap.parse_args(argv)
     if a.replicates < 1:
         raise SystemExit("--replicates must be >= 1")
     res = run(a.replicates, a.chains, a.warmup, a.samples, a.thin, a.noise, a.seed,
-              log=lambda s: print(s, flush=True))
+              log=lambda s: print(s, flush=True), resume=Path(a.resume) if a.resume else None)
     write_outputs(res, Path(a.report), Path(a.figure), "python benchmarks/sbc_mapk.py " + " ".join(argv or sys.argv[1:]))
     print(f"coverage 50%: {np.round(res['cover50'], 2)}; 90%: {np.round(res['cover90'], 2)}")
     return 0

@@ -108,4 +108,4 @@ if __name__ == "__main__":  # smoke run on MAPK
     pw = pb.pathways.mapk()
     obs = pb.simulate(pw, times=12, noise=0.05, seed=0)
     r = fit_sbinn(pw, obs, verbose=True)
-    print(dict(zip(r["names"], np.round(r["theta_free"], 3))), f"{r['wall_s']:.1f}s")
+    print(dict(zip(r["names"], np.round(r["theta_free"], 3), strict=True)), f"{r['wall_s']:.1f}s")

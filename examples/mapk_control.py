@@ -24,7 +24,7 @@ out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 
 pw = pb.pathways.mapk()
-truth = dict(zip(pw.prior.names, np.exp(pw.prior.sample(1, seed=args.seed + 7)[0])))
+truth = dict(zip(pw.prior.names, np.exp(pw.prior.sample(1, seed=args.seed + 7)[0]), strict=True))
 obs = pb.simulate(pw, theta=truth, times=8, observe=("Z",), noise=0.1, seed=args.seed)   # Z only
 model = pb.MechanisticModel(pw)
 if args.quick:

@@ -27,7 +27,7 @@ out.mkdir(parents=True, exist_ok=True)
 pw = pb.pathways.notch()                                 # two cells, 32x32 grid
 prior = pw.prior                                         # N(log nominal, 0.5^2) on the free params
 log_true = prior.sample(1, seed=args.seed)[0]
-truth = dict(zip(prior.names, np.exp(log_true)))
+truth = dict(zip(prior.names, np.exp(log_true), strict=True))
 obs = pb.simulate(pw, theta=truth, times=12, noise=0.2, seed=args.seed)
 
 sur = pb.HybridSurrogate.pretrained("notch")

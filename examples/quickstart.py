@@ -15,7 +15,7 @@ args.add_argument("--quick", action="store_true")
 args = args.parse_args()
 
 pw = pb.pathways.mapk()                                        # X -> Y -> Z cascade, input U(t)
-truth = dict(zip(pw.prior.names, np.exp(pw.prior.sample(1, seed=1)[0])))   # a θ from the prior
+truth = dict(zip(pw.prior.names, np.exp(pw.prior.sample(1, seed=1)[0]), strict=True))  # a θ from the prior
 obs = pb.simulate(pw, theta=truth, times=12, noise=0.1, seed=1)            # 12 times, 10 % noise
 model = pb.MechanisticModel(pw)                                # reference solver as forward model
 size = dict(chains=2, warmup=150, samples=150) if args.quick else dict(chains=4, warmup=500, samples=500)

@@ -35,7 +35,7 @@ out.mkdir(parents=True, exist_ok=True)
 pw = pb.pathways.wnt()                                   # 4 cells in a row away from the source strip
 prior = pw.prior
 log_true = prior.sample(1, seed=args.seed)[0]
-truth = dict(zip(prior.names, np.exp(log_true)))
+truth = dict(zip(prior.names, np.exp(log_true), strict=True))
 obs = pb.simulate(pw, theta=truth, times=12, noise=args.noise, seed=args.seed)   # beta only
 
 sur = pb.HybridSurrogate.pretrained("wnt")

@@ -12,12 +12,15 @@ import jax as _jax
 if _os.environ.get("PBHNO_X64", "1") != "0":
     _jax.config.update("jax_enable_x64", True)
 
-from . import pathways  # noqa: E402
+from . import (  # noqa: E402
+    control,
+    identify,
+    infer,
+    pathways,  # noqa: E402
+    surrogate,
+)
+from .control import ClosedLoopResult, Plan, closed_loop, robust_mpc  # noqa: E402
 from .data import Observations  # noqa: E402
-from .pathways import Prior, Schedule  # noqa: E402
-from .simulate import ForwardModel, MechanisticModel, simulate  # noqa: E402
-from . import infer, identify, control, surrogate  # noqa: E402
-from .infer import SamplingWarning, UserModel, fit  # noqa: E402
 from .identify import (  # noqa: E402
     attach_identifiability,
     fisher_information,
@@ -26,7 +29,9 @@ from .identify import (  # noqa: E402
     sensitivity_weights,
     structural_identifiability,
 )
-from .control import ClosedLoopResult, Plan, closed_loop, robust_mpc  # noqa: E402
+from .infer import SamplingWarning, UserModel, fit  # noqa: E402
+from .pathways import Prior, Schedule  # noqa: E402
+from .simulate import ForwardModel, MechanisticModel, simulate  # noqa: E402
 from .surrogate import HybridSurrogate, SurrogateEnsemble, train_surrogate  # noqa: E402
 
 __version__ = "0.1.0"

@@ -74,6 +74,9 @@ class MPCProblem(eqx.Module):
     cell_idx: tuple = eqx.field(static=True)
     species_idx: tuple = eqx.field(static=True)
     risk: Risk = eqx.field(static=True)
+    # () or (k0,): roll every draw to macro node k0 = t_start/dt without gradients and differentiate
+    # only the plan window (forward models with ``predict_from``; robust_mpc(warm_start=True))
+    warm: tuple = eqx.field(static=True, default=())
 
     def schedule(self, u) -> Schedule:
         edges = jnp.concatenate([self.edges_past, self.plan_edges])
@@ -91,8 +94,15 @@ def _members(forward):
 def rollout(problem: MPCProblem, u, thetas):
     """States at the plan edges for every ensemble member: (K·S, T+1, C, n_species)."""
     sched = problem.schedule(u)
-    outs = [jax.vmap(lambda th, f=f: f.predict(th, problem.plan_edges, sched))(thetas)
-            for f in _members(problem.forward)]
+    outs = []
+    for f in _members(problem.forward):
+        if problem.warm:
+            # the state at t_start does not depend on the plan: no tangents, no stored residuals
+            start = jax.lax.stop_gradient(jax.vmap(lambda th, f=f, k0=problem.warm[0]: f.state_at_node(th, k0, sched))(thetas))
+            outs.append(jax.vmap(lambda th, s0, f=f, k0=problem.warm[0]: f.predict_from(th, s0, k0, problem.plan_edges, sched))(
+                thetas, start))
+        else:
+            outs.append(jax.vmap(lambda th, f=f: f.predict(th, problem.plan_edges, sched))(thetas))
     return jnp.concatenate(outs, axis=0)
 
 
@@ -340,7 +350,7 @@ def past_arrays(pathway, t_start: float, past=None, capacity: int | None = None)
 
 def build_problem(forward, target, *, horizon: int, dt: float, t_start: float, past=None,
                   past_capacity=None, bounds=None, budget=None, risk="mean", kappa=1.0, alpha=0.9,
-                  R=1e-2):
+                  R=1e-2, warm_start=False):
     """Validate the control settings and assemble the :class:`MPCProblem` and its constraints."""
     pw = forward.pathway
     horizon = int(horizon)
@@ -360,6 +370,13 @@ def build_problem(forward, target, *, horizon: int, dt: float, t_start: float, p
     if Rv is None or not np.all(np.isfinite(Rv)) or np.any(Rv < 0):
         raise ValueError(f"R must be a number or a ({m},) vector of finite values >= 0 (diagonal of R)")
     left, values = past_arrays(pw, t_start, past, past_capacity)
+    warm = ()
+    if warm_start:
+        members = _members(forward)
+        if not all(hasattr(f, "predict_from") and hasattr(f, "node_of") for f in members):
+            raise ValueError("warm_start=True needs a forward model that can restart from a stored state "
+                             "(HybridSurrogate of a spatial pathway)")
+        warm = (members[0].node_of(t_start),)
     problem = MPCProblem(
         forward=forward,
         edges_past=jnp.asarray(left), values_past=jnp.asarray(values),
@@ -372,6 +389,7 @@ def build_problem(forward, target, *, horizon: int, dt: float, t_start: float, p
         cell_idx=tuple(t.cell for t in terms),
         species_idx=tuple(pw.species.index(t.species) for t in terms),
         risk=rsk,
+        warm=warm,
     )
     return problem, cons, terms
 
@@ -472,7 +490,7 @@ def robust_mpc(forward, idata, target, horizon: int = 20, dt: float | None = Non
                risk: str = "mean", kappa: float = 1.0, alpha: float = 0.9, draws: int = 64,
                nominal: bool = False, bounds=None, budget=None, R=1e-2, iters: int = 200,
                lr: float = 0.05, t_start: float | None = None, past=None, u0=None, seed: int = 0,
-               _past_capacity: int | None = None) -> Plan:
+               warm_start: bool = False, _past_capacity: int | None = None) -> Plan:
     r"""Robust MPC plan (Algorithm 2 over a posterior ensemble); see the module docstring for J.
 
     Parameters
@@ -494,6 +512,14 @@ def robust_mpc(forward, idata, target, horizon: int = 20, dt: float | None = Non
     past : control applied on [0, t_start) (see :func:`past_arrays`); default the pathway default.
     u0 : initial controls (T, m); default the pathway default clipped into the bounds.
     seed : selects the draws.
+    warm_start : for a surrogate of a spatial pathway (``predict_from``) with ``t_start`` on its
+        time grid: each iteration rolls the draws to ``t_start`` without gradients and
+        differentiates only the plan window (about half the cost of an iteration when
+        t_start = T/2). The compiled step is then specific to this ``t_start`` (a re-plan at another
+        start recompiles), so it is off by default. The objective values are identical; the gradient
+        drops the path through the last pre-plan macro step, whose end-point stage reads u_0 (a
+        discretisation artefact: the true state at t_start does not depend on the plan), so plans
+        agree closely but not bit for bit.
 
     Returns
     -------
@@ -513,7 +539,7 @@ def robust_mpc(forward, idata, target, horizon: int = 20, dt: float | None = Non
         t_start = _t_start_from(idata)
     problem, cons, terms = build_problem(forward, target, horizon=horizon, dt=dt, t_start=t_start, past=past,
                                          past_capacity=_past_capacity, bounds=bounds, budget=budget,
-                                         risk=risk, kappa=kappa, alpha=alpha, R=R)
+                                         risk=risk, kappa=kappa, alpha=alpha, R=R, warm_start=warm_start)
     t_end_plan = float(problem.plan_edges[-1])
     for f in (forward, *_members(forward)):
         h = getattr(f, "horizon", None)

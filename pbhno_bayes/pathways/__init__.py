@@ -1,7 +1,7 @@
 """Pathway library: MAPK (ODE), Notch (juxtacrine, field-coupled), Wnt (morphogen)."""
 
 from .base import Pathway, Prior, Schedule, as_schedule
-from .geometry import Geometry, lattice, laplacian_neumann, row, two_cell
+from .geometry import Geometry, laplacian_neumann, lattice, row, two_cell
 from .mapk import mapk
 from .notch import notch
 from .wnt import wnt

@@ -10,8 +10,8 @@ pathway module (``mapk.py``, ``notch.py``, ``wnt.py``) and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import equinox as eqx

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     p.add_argument("--samples", type=int, default=200)
     p.add_argument("--svi-steps", type=int, default=100)
     p.add_argument("--draws", type=int, default=4, help="posterior draws in the robust MPC ensemble")
-    p.add_argument("--iters", type=int, default=12, help="MPC optimiser iterations")
+    p.add_argument("--iters", type=int, default=24, help="MPC optimiser iterations (projected Adam, step 0.3 of each channel range)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_run)
 

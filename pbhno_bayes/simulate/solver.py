@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..pathways.base import Pathway, Schedule, as_schedule
+from ..pathways.base import Pathway, as_schedule
 from ..pathways.geometry import laplacian_neumann
 
 __all__ = ["ForwardModel", "MechanisticModel", "SOLVERS", "ADJOINTS"]

@@ -429,8 +429,56 @@ class HybridSurrogate(ForwardModel):
         return {"states": jnp.where(ok, states, jnp.nan), "field": jnp.where(ok, field, jnp.nan),
                 "ok": ok, "num_steps": jnp.sum(out["num_steps"])}
 
+    # ------------------------------------------------------------------ restart from a node
+    def node_of(self, t: float) -> int:
+        """The macro node at time ``t`` (a concrete number on the surrogate's time grid k·dt)."""
+        t = float(t)
+        k = int(round(t / self.dt))
+        if abs(k * self.dt - t) > 1e-9 * max(1.0, abs(t)) or not 0 <= k <= self.n_macro:
+            raise ValueError(f"t = {t:g} is not a macro node of the surrogate (multiples of dt = {self.dt:g} "
+                             f"in [0, {self.horizon:g}])")
+        return k
+
+    def state_at_node(self, theta, k0: int, control=None):
+        """(L, x) at macro node ``k0`` (static int), rolled out from t = 0 under ``control``."""
+        theta = self.theta_array(theta)
+        pw = self.pathway
+        if not pw.spatial:
+            raise ValueError("state_at_node needs a spatial pathway (a ligand field)")
+        sched = jax.tree_util.tree_map(lambda a: a.astype(theta.dtype), as_schedule(pw, control))
+        model = _cast(self, theta.dtype)
+        p = pw.params(theta)
+        L0, x0 = pw.L0(p).astype(theta.dtype), pw.x0(p).astype(theta.dtype)
+        if int(k0) == 0:
+            return L0, x0
+        out = model.advance(theta, sched, L0, x0, 0, int(k0))
+        ok = jnp.all(out["ok"])
+        return (jnp.where(ok, out["L"][-1], jnp.nan), jnp.where(ok, out["x"][-1], jnp.nan))
+
+    def predict_from(self, theta, start, k0: int, times, control=None):
+        """States at ``times`` (all ≥ k0·dt) rolled out from ``start`` = (L, x) at macro node ``k0``.
+
+        Equal to ``predict(theta, times, control)`` when ``start = state_at_node(theta, k0, control)``
+        (same macro steps, same order), but only the steps after node k0 are computed: a controller
+        re-planning on [t_s, T] differentiates only that window (see ``robust_mpc(warm_start=True)``).
+        """
+        theta = self.theta_array(theta)
+        pw = self.pathway
+        k0 = int(k0)
+        sched = jax.tree_util.tree_map(lambda a: a.astype(theta.dtype), as_schedule(pw, control))
+        model = _cast(self, theta.dtype)
+        times = jnp.asarray(times, dtype=theta.dtype)
+        L, x = (jnp.asarray(a, theta.dtype) for a in start)
+        out = model.advance(theta, sched, L, x, k0, self.n_macro - k0)
+        xs = jnp.concatenate([x[None], out["x"]])
+        Ls = jnp.concatenate([L[None], out["L"]]).sum(axis=1)
+        states, _ = self._interpolate(times - k0 * self.dt, xs, out["f0"], out["f1"], Ls)
+        ok = jnp.all(out["ok"]) & jnp.all(jnp.isfinite(states))
+        return jnp.where(ok, states, jnp.nan)
+
     def _interpolate(self, times, xs, f0, f1, Ls):
-        """Cubic Hermite for states, linear for the field, between macro nodes."""
+        """Cubic Hermite for states, linear for the field, between macro nodes (``times`` measured
+        from the first node in ``xs``)."""
         K = xs.shape[0] - 1
         u = times / self.dt
         k = jnp.clip(jnp.floor(u).astype(jnp.int32), 0, K - 1)
