@@ -150,6 +150,7 @@ class UserModel(ForwardModel):
                         m = float(np.asarray(d.mean))
                         nominal[k] = m if np.isfinite(m) and m > 0 else 1.0
                     except (NotImplementedError, TypeError, ValueError):
+                        # numpyro distributions without a closed-form mean raise NotImplementedError
                         nominal[k] = 1.0
             default_prior = _Opaque(tuple(prior.items()))
         elif prior is None:

@@ -71,7 +71,30 @@ class ForwardModel(eqx.Module):
         return theta
 
 
-class MechanisticModel(ForwardModel):
+class SolveBackedModel(ForwardModel):
+    """A forward model whose ``solve(theta, times, control)`` returns dict(states, field, ok,
+    num_steps); ``predict``, ``predict_status`` and ``field`` are read off it (shared by the
+    reference solver and the hybrid surrogate)."""
+
+    @abstractmethod
+    def solve(self, theta, times, control=None) -> dict:
+        """dict(states (T, C, S), field (T, n, n) or None, ok, num_steps)."""
+
+    def predict(self, theta, times, control=None):
+        return self.solve(theta, times, control)["states"]
+
+    def predict_status(self, theta, times, control=None):
+        out = self.solve(theta, times, control)
+        return out["states"], out["ok"]
+
+    def field(self, theta, times, control=None):
+        """Ligand field (total over ligand species) at ``times``: (T, n, n); spatial pathways only."""
+        if not self.pathway.spatial:
+            raise ValueError(f"{self.pathway.name} has no ligand field")
+        return self.solve(theta, times, control)["field"]
+
+
+class MechanisticModel(SolveBackedModel):
     """The reference ODE–PDE solver as a forward model.
 
     Parameters
@@ -177,18 +200,6 @@ class MechanisticModel(ForwardModel):
             field = jnp.where(ok, field, jnp.nan)
         return {"states": states, "field": field, "ok": ok, "num_steps": sol.stats["num_steps"]}
 
-    def predict(self, theta, times, control=None):
-        return self.solve(theta, times, control)["states"]
-
-    def predict_status(self, theta, times, control=None):
-        out = self.solve(theta, times, control)
-        return out["states"], out["ok"]
-
-    def field(self, theta, times, control=None):
-        """Ligand field L at ``times``: (T, n, n) (spatial pathways only)."""
-        if not self.pathway.spatial:
-            raise ValueError(f"{self.pathway.name} has no ligand field")
-        return self.solve(theta, times, control)["field"]
 
 
 def dense_times(t_end: float, n: int = 201) -> np.ndarray:

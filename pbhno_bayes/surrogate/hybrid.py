@@ -46,7 +46,7 @@ import numpy as np
 from .._io import atomic_path, atomic_write_text
 from ..pathways import get as get_pathway
 from ..pathways.base import Pathway, as_schedule
-from ..simulate.solver import ForwardModel
+from ..simulate.solver import ForwardModel, SolveBackedModel
 from .fno import FNO2d
 from .neural_ode import ADJOINTS, Correction, make_adjoint
 from .operators import CouplingOperators, dct_matrix, neumann_eigenvalues, react
@@ -72,7 +72,7 @@ def _cast(tree, dtype):
         lambda a: a.astype(dtype) if eqx.is_array(a) and jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
-class HybridSurrogate(ForwardModel):
+class HybridSurrogate(SolveBackedModel):
     """PB-HNO surrogate of a pathway's reference solver (see module docstring for the maths).
 
     ``predict(theta (P,), times (T,), control=None) -> (T, n_cells, n_species)``, jit/vmap/grad-able;
@@ -491,18 +491,6 @@ class HybridSurrogate(ForwardModel):
         field = (1 - s) * Ls[k] + s * Ls[k + 1]
         return states, field
 
-    def predict(self, theta, times, control=None):
-        return self.solve(theta, times, control)["states"]
-
-    def predict_status(self, theta, times, control=None):
-        out = self.solve(theta, times, control)
-        return out["states"], out["ok"]
-
-    def field(self, theta, times, control=None):
-        """Total ligand field Σ_f L_f at ``times``: (T, n, n)."""
-        if not self.pathway.spatial:
-            raise ValueError(f"{self.pathway.name} has no ligand field")
-        return self.solve(theta, times, control)["field"]
 
 
 def _pathway_kwargs(kw: dict) -> dict:
