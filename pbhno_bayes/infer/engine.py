@@ -191,29 +191,41 @@ class Engine:
         return np.concatenate(us), np.concatenate(gs), np.concatenate(mus)
 
     def predictions(self):
-        """jit (B, D), data -> μ (B, T, C, S): the forward solve alone (no gradient)."""
+        """jit (B, D), data -> (U (B,), μ (B, T, C, S)): the forward solve alone (no gradient)."""
         def make():
-            return jax.jit(jax.vmap(lambda z, data: self._potential_aux(z, data)[1], in_axes=(0, None)))
+            return jax.jit(jax.vmap(self._potential_aux, in_axes=(0, None)))
         return self._jit("mu", make)
 
     def batched_mu(self, z, data):
-        """μ for any number of rows (N, D). Few rows reuse the :meth:`value_and_grad` program (no
-        extra compile); many rows (≥ ``MU_ROWS``) use the gradient-free :meth:`predictions`, which
-        for an expensive model (a Notch surrogate rollout: ∇ costs ≈ 4.7 solves) pays back its
-        compile many times over."""
+        """(U (N,), μ (N, T, C, S)) for any number of rows (N, D). Few rows reuse the
+        :meth:`value_and_grad` program (no extra compile); many rows (≥ ``MU_ROWS``) use the
+        gradient-free :meth:`predictions`, which for an expensive model (a Notch surrogate rollout:
+        ∇ costs ≈ 4.7 solves) pays back its compile many times over. U is +inf where the solve
+        failed."""
         z = np.asarray(z, dtype=np.float64)
         n = z.shape[0]
         if n < MU_ROWS:
-            return self.batched_vg(z, data)[2]
+            u, _, mu = self.batched_vg(z, data)
+            return u, mu
         fn = self.predictions()
-        mus = []
+        us, mus = [], []
         for i in range(0, n, VG_BATCH):
             chunk = z[i:i + VG_BATCH]
             m = chunk.shape[0]
             if m < VG_BATCH:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], VG_BATCH - m, axis=0)])
-            mus.append(np.asarray(fn(jnp.asarray(chunk), data))[:m])
-        return np.concatenate(mus)
+            u, mu = fn(jnp.asarray(chunk), data)
+            us.append(np.asarray(u)[:m])
+            mus.append(np.asarray(mu)[:m])
+        return np.concatenate(us), np.concatenate(mus)
+
+    def prior_hessian(self, m, data):
+        """−∇² log p(z) at m: the prior part of ∇²U (no forward solve; exact, jax.hessian)."""
+        def make():
+            def u0(flat, data):
+                return potential_energy(self.model, (data,), {"prior_only": True}, self.unravel(flat))
+            return jax.jit(jax.hessian(u0))
+        return np.asarray(self._jit("prior_hess", make)(jnp.asarray(m, dtype=jnp.float64), data))
 
     def hessian_fd(self, m, data, h: float = 1e-3):
         """∇²U at m by central differences of the exact gradient (symmetrised)."""
@@ -226,9 +238,9 @@ class Engine:
         return 0.5 * (H + H.T)
 
     def postprocess_draws(self, flat, data) -> dict:
-        """Constrained sites, θ, log θ, σ (when inferred) and μ for draws (N, D)."""
+        """Constrained sites, θ, log θ, σ (when inferred), μ and the potential U for draws (N, D)."""
         flat = np.asarray(flat, dtype=np.float64)
-        mu = self.batched_mu(flat, data)
+        u, mu = self.batched_mu(flat, data)
         z = jax.vmap(self.unravel)(jnp.asarray(flat))
         out = {n: np.asarray(jax.vmap(biject_to(self.supports[n]))(z[n])) for n in self.sites}
         pb_ = self.problem
@@ -240,6 +252,7 @@ class Engine:
         if pb_.sigma_known is None and "sigma" not in out:
             out["sigma"] = np.stack([out[f"sigma_{s}"] for s in pb_.noise_prior], axis=-1)
         out["mu"] = mu
+        out["U"] = np.where(np.isfinite(u), u, np.inf)
         return out
 
     def nuts(self, *, warmup: int, samples: int, dense_mass: bool, target_accept: float,

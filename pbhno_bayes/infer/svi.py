@@ -54,6 +54,31 @@ def _pd_inverse(h: np.ndarray, floor: float = 1e-8) -> np.ndarray:
     return (vec / lam) @ vec.T
 
 
+def laplace_covariance(hess, prior_hess=None) -> np.ndarray:
+    """Laplace covariance from ∇²U at the mode, never wider than the prior allows.
+
+    Away from an exact mode (a short optimisation, a ridge) ∇²U can have negative or tiny
+    eigenvalues, and inverting it blindly puts draws hundreds of prior sd away — where a forward
+    model is meaningless and stiff. With the prior part ``prior_hess`` = −∇² log p(z) known, the
+    likelihood part H − H_prior is projected onto the positive semi-definite cone (the
+    Gauss–Newton view: the data can only add information) and the prior added back, so the
+    covariance is at most the prior's curvature-implied one. Without it (or if the prior part is
+    not finite) eigenvalues are clipped as in :func:`_pd_inverse`.
+    """
+    hess = np.asarray(hess, dtype=np.float64)
+    D = hess.shape[0]
+    ph = None if prior_hess is None else np.asarray(prior_hess, dtype=np.float64)
+    ph_ok = ph is not None and np.all(np.isfinite(ph))
+    if not np.all(np.isfinite(hess)):
+        return _pd_inverse(ph) if ph_ok else np.eye(D) * 1e-2
+    if not ph_ok:
+        return _pd_inverse(hess)
+    ph = 0.5 * (ph + ph.T)
+    lik = 0.5 * ((hess - ph) + (hess - ph).T)
+    lam, vec = np.linalg.eigh(lik)
+    return _pd_inverse(ph + (vec * np.maximum(lam, 0.0)) @ vec.T)
+
+
 def _progress(msg: str, enabled: bool):
     if enabled:
         print(msg, file=sys.stderr, flush=True)
@@ -113,7 +138,7 @@ def _make_runner(potential, *, D, guide, particles, lr, total, forward_mode):
     return jax.jit(init), jax.jit(jax.vmap(run_chunk, in_axes=(0, 0, 0, None))), unpack
 
 
-def _fit_laplace_loop(batched_vg, hessian, z_inits, *, steps, lr, progress, cache):
+def _fit_laplace_loop(batched_vg, hessian, z_inits, *, steps, lr, progress, cache, prior_hessian=None):
     z = np.asarray(z_inits, dtype=np.float64)
     R, D = z.shape
     ckey = ("adam", float(lr), int(steps))
@@ -161,7 +186,7 @@ def _fit_laplace_loop(batched_vg, hessian, z_inits, *, steps, lr, progress, cach
     best = int(np.argmin(final))
     loc = np.asarray(m)[best]
     hess = np.asarray(hessian(loc))
-    cov = _pd_inverse(hess) if np.all(np.isfinite(hess)) else np.eye(D) * 1e-2
+    cov = laplace_covariance(hess, None if prior_hessian is None else prior_hessian(loc))
     return GaussianApprox(loc=loc, cov=cov, loss=float(final[best]), losses=final,
                           trace=np.asarray(trace), guide="laplace")
 
@@ -169,7 +194,7 @@ def _fit_laplace_loop(batched_vg, hessian, z_inits, *, steps, lr, progress, cach
 def fit_gaussian(potential, z_inits, *, key, steps: int = 1000, lr: float = 0.05,
                  guide: str = "laplace", particles: int = 4, forward_mode: bool = False,
                  progress: bool = True, data=None, cache: dict | None = None,
-                 hessian=None, batched_vg=None) -> GaussianApprox:
+                 hessian=None, batched_vg=None, prior_hessian=None) -> GaussianApprox:
     """Fit q(z) from starting points ``z_inits`` (R, D) (one optimisation per row).
 
     potential : flat U(z) -> scalar (jax), or U(z, data) when ``data`` is given (then the
@@ -179,13 +204,15 @@ def fit_gaussian(potential, z_inits, *, key, steps: int = 1000, lr: float = 0.05
         guide the optimisation then runs as a host loop over this one compiled function, and
         ``hessian(m)`` (one argument) gives ∇²U at the mode — the fit shares its compiled
         program with the Hessian and the post-processing instead of compiling its own.
+    prior_hessian : optional ``m -> −∇² log p(z)`` at the mode (the prior part of ∇²U); the
+        Laplace covariance then never exceeds what the prior allows (:func:`laplace_covariance`).
     Returns the best restart's :class:`GaussianApprox`.
     """
     if guide not in ("laplace", "mvn"):
         raise ValueError(f"guide must be 'laplace' or 'mvn', got {guide!r}")
     if guide == "laplace" and batched_vg is not None:
         return _fit_laplace_loop(batched_vg, hessian, z_inits, steps=steps, lr=lr, progress=progress,
-                                 cache=cache)
+                                 cache=cache, prior_hessian=prior_hessian)
     if data is None:
         unary = potential
         potential = lambda z, d: unary(z)
@@ -231,11 +258,7 @@ def fit_gaussian(potential, z_inits, *, key, steps: int = 1000, lr: float = 0.05
             hess = jax.jacfwd(jax.jacfwd(f))(m) if forward_mode else jax.hessian(f)(m)
         else:
             hess = hessian(m, data)
-        hess = np.asarray(hess)
-        if not np.all(np.isfinite(hess)):
-            cov = np.eye(D) * 1e-2
-        else:
-            cov = _pd_inverse(hess)
+        cov = laplace_covariance(np.asarray(hess), None if prior_hessian is None else prior_hessian(m))
     else:
         _, L = unpack(jax.tree_util.tree_map(lambda a: a[best], params))
         cov = np.asarray(L @ L.T)

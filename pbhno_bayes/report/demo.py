@@ -188,7 +188,10 @@ def run_demo(out="reports/demo", *, seed: int = 0, nuts: bool | None = None, cha
          f"{samples} independent draws; failed solves {n_fail}. **NUTS was not run**: one "
          "gradient through the Notch surrogate costs about a second on a 2-core CPU, so NUTS "
          "(`--nuts`) takes hours there; it is the default on a GPU. A Gaussian approximation "
-         "understates skewed or banana-shaped posteriors, so read the intervals below with that in mind. ")
+         "understates skewed or banana-shaped posteriors, so read the intervals below with that in mind"
+         + (f" — here the importance-sampling check gives PSIS k̂ = {idata.attrs['svi_pareto_k']:.2f} "
+            f"({'below 0.7: the Gaussian is usable' if idata.attrs['svi_pareto_k'] <= 0.7 else 'above 0.7: the Gaussian misses the posterior shape, treat the intervals as rough'}). "
+            if "svi_pareto_k" in idata.attrs else ". "))
         + "Likelihood sd = observation sd inflated by the surrogate's validation error.", "",
         "| parameter | true | posterior median | 90 % interval | truth inside |", "|---|---:|---:|---:|:-:|",
     ]

@@ -324,45 +324,52 @@ class HybridSurrogate(SolveBackedModel):
                                  jnp.stack([zi * ones for zi in z] + [X, Y])], axis=0)
         return P + s * self.fno(chans)
 
-    def ode_step(self, x, t0, ell0, ell1, p, sched, extra):
-        """x(t0) -> x(t0 + Δt) with ℓ linear in time over the step. Returns (x1, ok, n_steps)."""
+    def ode_step(self, x, t0, ell0, ell1, p, sched, extra, alive=True):
+        """x(t0) -> x(t0 + Δt) with ℓ linear in time over the step. Returns (x1, ok, n_steps).
+
+        ``alive`` False (a rollout that already failed) integrates over an empty interval: no
+        solver steps, so under ``vmap`` a failed member no longer spends ``ode_max_steps`` on
+        every remaining macro step while the batch waits for it."""
         dt = self.dt
+        span = jnp.where(alive, dt, 0.0)
 
         def rhs(t, y, args):
             s = (t - t0) / dt
             return self._rhs(y, ell0 + s * (ell1 - ell0), p, sched(t), extra)
 
         if self.ode_steps:
-            ctrl, dt0 = diffrax.ConstantStepSize(), dt / self.ode_steps
+            ctrl, dt0 = diffrax.ConstantStepSize(), span / self.ode_steps
         else:
             ctrl = diffrax.PIDController(rtol=self.ode_rtol, atol=self.ode_atol,
                                          jump_ts=sched.edges.astype(x.dtype))
-            dt0 = dt / 4
+            dt0 = span / 4
         sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(rhs), diffrax.Tsit5(), t0=t0, t1=t0 + dt, dt0=dt0, y0=x,
+            diffrax.ODETerm(rhs), diffrax.Tsit5(), t0=t0, t1=t0 + span, dt0=dt0, y0=x,
             stepsize_controller=ctrl, saveat=diffrax.SaveAt(t1=True), max_steps=self.ode_max_steps,
             throw=False, adjoint=make_adjoint(self.adjoint))
         return sol.ys[-1], sol.result == diffrax.RESULTS.successful, sol.stats["num_steps"]
 
-    def macro_step(self, L, x, t0, p, sched, extra):
+    def macro_step(self, L, x, t0, p, sched, extra, alive=True):
         """One coupled step (predictor–corrector coupling, see module docstring).
 
-        Returns (L1, x1, f0, f1, ok, n_ode_steps)."""
+        ``alive`` False skips the ODE work of a rollout that has already failed (its result is
+        discarded). Returns (L1, x1, f0, f1, ok, n_ode_steps)."""
         u = sched(t0 + 0.5 * self.dt)
         e0 = self.ell(L)
         ok, ns = True, 0
         if self.physics:
             # predictor: field with the cells frozen at x_k, then the cells under that field
-            xp, okp, nsp = self.ode_step(x, t0, e0, self.ell(self.physics_step(L, x, x, p, u)), p, sched, extra)
+            xp, okp, nsp = self.ode_step(x, t0, e0, self.ell(self.physics_step(L, x, x, p, u)), p, sched, extra,
+                                         alive)
             ok, ns = okp, nsp
         else:
             xp = x
         L1 = self.field_step(L, x, xp, p, u)
         e1 = self.ell(L1)
-        x1, ok1, ns1 = self.ode_step(x, t0, e0, e1, p, sched, extra)
+        x1, ok1, ns1 = self.ode_step(x, t0, e0, e1, p, sched, extra, alive & ok)
         f0 = self._rhs(x, e0, p, u, extra)
         f1 = self._rhs(x1, e1, p, u, extra)
-        return L1, x1, f0, f1, ok & ok1, ns + ns1
+        return L1, x1, f0, f1, alive & ok & ok1, ns + ns1
 
     @property
     def n_macro(self) -> int:
@@ -379,12 +386,14 @@ class HybridSurrogate(SolveBackedModel):
         dt = self.dt
 
         def body(carry, k):
-            L, x = carry
-            L1, x1, f0, f1, ok, ns = self.macro_step(L, x, k * dt, p, sched, extra)
-            return (L1, x1), {"L": L1, "x": x1, "f0": f0, "f1": f1, "ok": ok, "num_steps": ns}
+            L, x, alive = carry
+            L1, x1, f0, f1, ok, ns = self.macro_step(L, x, k * dt, p, sched, extra, alive)
+            return (L1, x1, ok), {"L": L1, "x": x1, "f0": f0, "f1": f1, "ok": ok, "num_steps": ns}
 
         ks = jnp.asarray(k0, theta.dtype) + jnp.arange(n_steps, dtype=theta.dtype)
-        return jax.lax.scan(body, (L, x), ks)[1]
+        # ``alive``: once a macro step fails the rest of the rollout is NaN anyway; later steps
+        # then do no ODE work (see ode_step)
+        return jax.lax.scan(body, (L, x, jnp.asarray(True)), ks)[1]
 
     # ------------------------------------------------------------------ forward model
     def solve(self, theta, times, control=None):

@@ -82,3 +82,24 @@ def test_reference_fixture_is_current():
         assert set(z.files) == set(fresh)
         for k, v in fresh.items():
             np.testing.assert_allclose(z[k], v, rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_failed_rollout_stops_spending_solver_steps():
+    """A rollout that fails (here: a θ far outside the prior that the adaptive cell solver cannot
+    finish within ode_max_steps) is NaN and stops integrating: later macro steps do no ODE work,
+    so a vmapped batch does not wait ode_max_steps × remaining steps for it (the stall that made
+    posterior-predictive passes of wide Laplace posteriors take tens of minutes)."""
+    sur = HybridSurrogate.pretrained("notch").with_horizon(12.0)
+    pw = sur.pathway
+    base = np.asarray(pw.theta_vector())
+    bad = base.copy()
+    bad[list(pw.nominal).index("alpha_R")] = np.inf  # rates overflow: every step is rejected
+    times = jnp.linspace(1.0, 12.0, 4)
+    run = jax.jit(jax.vmap(lambda th: sur.solve(th, times)))
+    out = run(jnp.asarray(np.stack([base, bad])))
+    steps = np.asarray(out["num_steps"])
+    assert bool(out["ok"][0]) and np.all(np.isfinite(out["states"][0]))
+    assert not bool(out["ok"][1]) and np.all(np.isnan(out["states"][1]))
+    # the failing member spends at most the predictor's and the corrector's budget of one step
+    assert steps[1] <= 2 * sur.ode_max_steps, steps
+    assert steps[1] < sur.n_macro * sur.ode_max_steps / 4, steps
