@@ -15,6 +15,8 @@ to one vector z (D,) in a fixed order (``unravel`` maps back).
 
 from __future__ import annotations
 
+import sys
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -256,35 +258,60 @@ class Engine:
         return out
 
     def nuts(self, *, warmup: int, samples: int, dense_mass: bool, target_accept: float,
-             max_tree_depth: int, adapt_mass: bool = True, parallel: bool = False):
-        """jit (keys (C, 2), z0 (C, D), imm, data) -> per-chain draws and stats.
+             max_tree_depth: int, adapt_mass: bool = True, parallel: bool = False, progress: bool = False):
+        """jit (keys (C, 2), z0 (C, D), chain ids (C,), imm, data) -> per-chain draws and stats.
 
         All chains run vectorised (vmap) in one program: NumPyro's NUTS kernel (dual-averaging
         step size, windowed mass-matrix adaptation starting from ``imm``) for ``warmup``
-        iterations, then ``samples`` kept iterations.
+        iterations, then ``samples`` kept iterations. ``progress``: every tenth of the run each
+        chain reports (host callback, stderr) its iteration, phase, mean leapfrog steps per
+        iteration so far and the time since :func:`nuts_progress_start`; it does not change the draws.
         """
         cfg = (warmup, samples, bool(dense_mass), float(target_accept), int(max_tree_depth), bool(adapt_mass),
-               bool(parallel))
+               bool(parallel), bool(progress))
+        total = warmup + samples
+        every = max(1, total // 10)
 
         def make():
             init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: partial(self.potential, data=data),
                                              algo="NUTS")
 
-            def chain(key, z0, imm, data):
+            def chain(key, z0, cid, imm, data):
                 state = init_kernel(z0, warmup, inverse_mass_matrix=imm, adapt_mass_matrix=adapt_mass,
                                     dense_mass=dense_mass, target_accept_prob=target_accept,
                                     max_tree_depth=max_tree_depth, forward_mode_differentiation=self.fm,
                                     model_args=(data,), rng_key=key)
 
-                def step(s, _):
+                def step(carry, i):
+                    s, nsum = carry
                     s = sample_kernel(s, model_args=(data,))
-                    return s, (s.z, s.diverging, s.num_steps, s.potential_energy, s.adapt_state.step_size)
+                    nsum = nsum + s.num_steps
+                    if progress:  # i is not batched: the cond stays a cond under vmap
+                        jax.lax.cond((i + 1) % every == 0, lambda: jax.debug.callback(
+                            _report_nuts, cid, i + 1, nsum, total, warmup), lambda: None)
+                    return (s, nsum), (s.z, s.diverging, s.num_steps, s.potential_energy, s.adapt_state.step_size)
 
                 # One scan over warmup + sampling (one copy of the kernel in the program).
-                _, out = jax.lax.scan(step, state, None, length=warmup + samples)
+                _, out = jax.lax.scan(step, (state, jnp.zeros((), jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)),
+                                      jnp.arange(total))
                 return jax.tree_util.tree_map(lambda a: a[warmup:], out)
 
             if parallel:  # one chain per device
-                return jax.pmap(chain, in_axes=(0, 0, None, None))
-            return jax.jit(jax.vmap(chain, in_axes=(0, 0, None, None)))
+                return jax.pmap(chain, in_axes=(0, 0, 0, None, None))
+            return jax.jit(jax.vmap(chain, in_axes=(0, 0, 0, None, None)))
         return self._jit(("nuts",) + cfg, make)
+
+
+_NUTS_T0 = [time.perf_counter()]
+
+
+def nuts_progress_start():
+    """Reset the clock of the NUTS progress reports (called by ``pb.fit`` before sampling)."""
+    _NUTS_T0[0] = time.perf_counter()
+
+
+def _report_nuts(cid, i, nsum, total, warmup):
+    i, nsum = int(i), int(nsum)
+    phase = "warmup" if i <= int(warmup) else "sampling"
+    print(f"  NUTS chain {int(cid)}: iteration {i}/{int(total)} ({phase}), {nsum / max(i, 1):.1f} leapfrog "
+          f"steps per iteration so far, {time.perf_counter() - _NUTS_T0[0]:.0f}s", file=sys.stderr, flush=True)

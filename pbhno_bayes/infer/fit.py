@@ -28,7 +28,7 @@ import numpy as np
 import numpyro
 
 from ..data import Observations
-from .engine import get_engine
+from .engine import get_engine, nuts_progress_start
 from .model import build_problem, log_density_terms, problem_data
 from .svi import fit_gaussian
 
@@ -247,7 +247,7 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
             fallback = flat0
         run_nuts = engine.nuts(warmup=warmup, samples=samples, dense_mass=dense_mass,
                                target_accept=target_accept, max_tree_depth=max_tree_depth,
-                               parallel=chain_method == "parallel")
+                               parallel=chain_method == "parallel", progress=progress)
         problem.counter.reset(chains)
         t0 = time.perf_counter()
         if progress:
@@ -258,11 +258,14 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
         starts = np.where(np.isfinite(u0)[:, None], starts, np.asarray(fallback)[None])
         keys = jax.random.split(k_nuts, chains)
         args = (jnp.asarray(imm), data_nuts)
+        cids = jnp.arange(chains)
+        nuts_progress_start()
         if chain_method == "sequential":  # one chain at a time (same program, batch of one)
-            outs = [run_nuts(keys[i:i + 1], jnp.asarray(starts[i:i + 1]), *args) for i in range(chains)]
+            outs = [run_nuts(keys[i:i + 1], jnp.asarray(starts[i:i + 1]), cids[i:i + 1], *args)
+                    for i in range(chains)]
             out = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *outs)
         else:
-            out = run_nuts(keys, jnp.asarray(starts), *args)
+            out = run_nuts(keys, jnp.asarray(starts), cids, *args)
         zs, div, nsteps, pe, step = jax.block_until_ready(out)
         timings["nuts_s"] = time.perf_counter() - t0
         if progress:

@@ -190,3 +190,19 @@ def test_svi_warns_when_the_gaussian_misses_the_posterior():
         idata = fit(fm, obs, prior, method="svi", svi_steps=200, svi_restarts=1, chains=1, samples=1000,
                     seed=0, progress=False)
     assert idata.attrs["svi_pareto_k"] > 0.7
+
+
+def test_nuts_progress_reports_iterations_without_changing_draws(capsys):
+    # progress=True prints per-chain iteration reports from inside the compiled sampler (a long
+    # fit is not silent for an hour); the draws are the same as without it
+    obs, prior = _data(), pb.Prior([0.0, 0.0], cov=[[0.25, 0.0], [0.0, 0.25]], names=("a", "b"))
+    kw = dict(chains=2, warmup=20, samples=30, svi_steps=20, svi_restarts=1, seed=4, warn=False)
+    quiet = fit(FM, obs, prior, progress=False, **kw)
+    capsys.readouterr()
+    loud = fit(FM, obs, prior, progress=True, **kw)
+    err = capsys.readouterr().err
+    for c in (0, 1):
+        assert f"NUTS chain {c}: iteration 50/50 (sampling)" in err, err
+        assert f"NUTS chain {c}: iteration 20/50 (warmup)" in err, err
+    assert "leapfrog steps per iteration so far" in err
+    np.testing.assert_array_equal(quiet.posterior["log_theta"].values, loud.posterior["log_theta"].values)
