@@ -228,8 +228,9 @@ class HybridSurrogate(SolveBackedModel):
         """The same surrogate (shared weights) rolling out only to ``horizon``.
 
         Every prediction costs one rollout to the horizon, whatever the requested times; fitting
-        data observed on [0, 24] with a surrogate trained to 48 therefore costs half as much with
-        ``sur.with_horizon(24.0)``. Predictions at t ≤ horizon are bit-identical to the original's.
+        data observed on [0, 24] with a Notch surrogate trained to 48 takes half the macro steps
+        with ``sur.with_horizon(24.0)`` (measured on a 2-core CPU: forward 0.18 vs 0.31 s,
+        gradient 1.09 vs 1.57 s). Predictions at t ≤ horizon are bit-identical to the original's.
         """
         horizon = float(horizon)
         if not horizon > 0:
