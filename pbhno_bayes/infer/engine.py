@@ -292,8 +292,7 @@ class Engine:
                     return (s, nsum), (s.z, s.diverging, s.num_steps, s.potential_energy, s.adapt_state.step_size)
 
                 # One scan over warmup + sampling (one copy of the kernel in the program).
-                _, out = jax.lax.scan(step, (state, jnp.zeros((), jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)),
-                                      jnp.arange(total))
+                _, out = jax.lax.scan(step, (state, jnp.zeros_like(state.num_steps)), jnp.arange(total))
                 return jax.tree_util.tree_map(lambda a: a[warmup:], out)
 
             if parallel:  # one chain per device

@@ -229,8 +229,8 @@ class HybridSurrogate(SolveBackedModel):
 
         Every prediction costs one rollout to the horizon, whatever the requested times; fitting
         data observed on [0, 24] with a Notch surrogate trained to 48 takes half the macro steps
-        with ``sur.with_horizon(24.0)`` (measured on a 2-core CPU: forward 0.18 vs 0.31 s,
-        gradient 1.09 vs 1.57 s). Predictions at t ≤ horizon are bit-identical to the original's.
+        with ``sur.with_horizon(24.0)`` (``benchmarks/surrogate_cost.py`` on a 2-core CPU:
+        forward 0.17 vs 0.34 s, gradient 0.76 vs 1.44 s). Predictions at t ≤ horizon are bit-identical to the original's.
         """
         horizon = float(horizon)
         if not horizon > 0:

@@ -4,8 +4,8 @@ Data come from the *reference solver* (pb.simulate: nominal θ, 12 irregular tim
 H in both cells, 10 % noise, known σ), so the check includes the surrogate's model-form error. The
 surrogate rolls out only to the last observation (``with_horizon(24)``: predictions there are
 bit-identical to the full-horizon model's, with half the macro steps). Slow: one reverse-mode gradient
-costs 1.6 s at the full horizon 48 on a 2-core CPU (1.1 s at 24), and 2 × (100 + 100) NUTS
-iterations take about 1.5 hours (timings, ESS and R̂ are printed; the measured run is in
+costs 1.4–1.6 s at the full horizon 48 on a 2-core CPU (0.8–1.1 s at 24), and 2 × (100 + 100) NUTS
+iterations took 71 minutes in the measured run (timings, ESS and R̂ are printed; the measured run is in
 reports/surrogate.md).
 """
 
