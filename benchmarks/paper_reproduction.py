@@ -152,9 +152,11 @@ def run(args, noises):
         cache = {k: v for k, v in cache.items() if v["method"] != m}
     methods = [m.strip() for m in args.methods.split(",")]
     for noise in noises:
-        for seed in range(args.seeds):
+        seeds = [int(v) for v in args.only_seeds.split(",")] if args.only_seeds else range(args.seeds)
+        for seed in seeds:
             for m in methods:
                 key = f"{m}|{noise:g}|{seed}|{args.inference if m != 'sbinn' else 'point'}"
+                cache = _load(args.cache)  # a parallel run may have done it meanwhile
                 if key in cache:
                     continue
                 r = run_one(m, seed, noise, args)
@@ -497,6 +499,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=("table1", "fig1", "fig3", "report"))
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--only-seeds", default=None,
+                    help="comma-separated seeds to run instead of 0..SEEDS-1 (to split work between runs)")
     ap.add_argument("--noise", default="0.2")
     ap.add_argument("--methods", default="oracle,pbhno,sbinn")
     ap.add_argument("--inference", choices=("svi", "nuts"), default="svi")

@@ -16,3 +16,12 @@ cp /tmp/surr/notch_dt025.json pbhno_bayes/surrogate/weights/notch.json
 nice pbhno train wnt --cells 4 --grid 32 --steps 200 --n-train 32 --n-val 6 --n-test 16 \
     --n-counterfactual 8 --eval-every 50 --checkpoint-dir /tmp/surr/ck_wnt \
     --out pbhno_bayes/surrogate/weights/wnt
+
+# "FNO without physics" baseline for reports/paper.md (2026-11-30, CPU, ~40 min; not shipped in the
+# package, kept in benchmarks/weights/): no physics predictor, no mechanistic kinetics, trained on
+# data only (λ_PDE = λ_ODE = 0).
+nice pbhno train notch --cells 2 --grid 32 --no-physics --steps 6000 --batch-size 16 --lr 1e-3 --rollout 4 \
+    --eval-every 500 --n-train 96 --n-val 8 --n-test 8 --n-counterfactual 4 \
+    --checkpoint-dir /tmp/exp4/ck2 --out /tmp/exp4/notch_nophys2
+cp /tmp/exp4/notch_nophys2.eqx benchmarks/weights/notch_nophysics.eqx
+cp /tmp/exp4/notch_nophys2.json benchmarks/weights/notch_nophysics.json

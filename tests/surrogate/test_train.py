@@ -43,3 +43,10 @@ def test_bad_arguments(pw):
         train_surrogate(pw, n_train=0)
     with pytest.raises(ValueError, match="spatial|ODE-only"):
         train_surrogate(pb.pathways.mapk())
+
+
+def test_no_physics_baseline_is_trained_on_data_only():
+    from pbhno_bayes.surrogate.train import _loss_weights
+
+    assert _loss_weights(True, 1.0, 1e-6, 2e-6, 1e-2) == (1.0, 1e-6, 2e-6, 1e-2)
+    assert _loss_weights(False, 1.0, 1e-6, 2e-6, 1e-2) == (1.0, 0.0, 0.0, 1e-2)
