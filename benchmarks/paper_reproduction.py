@@ -448,6 +448,15 @@ def report(args):
         for m, (common, by_nz) in curves.items():
             xs = [100 * nz for nz in by_nz]
             ax.loglog(xs, [v["mape"] for v in by_nz.values()], "o-", label=f"{m} ({len(common)} seeds)")
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        ax.set_xticks([100 * nz for nz in noises])
+        lo_, hi_ = ax.get_ylim()
+        step = 5 if hi_ / lo_ < 3 else 10
+        ax.set_yticks([v for v in range(step, 1000, step) if lo_ <= v <= hi_])
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("observation noise (% of peak)")
         ax.set_ylabel("parameter MAPE (%)")
         ax.legend()
