@@ -5,7 +5,11 @@
 
 speed: for each batch size B, θ_b drawn from the prior (seed 0), jit(vmap(predict)) of both models
 over the full horizon (25 output times, default control), compiled once, timed as the best of
-``--repeat`` runs; the throughput ratio is (solver seconds)/(surrogate seconds). The reference is
+``--repeat`` runs; the throughput ratio is (solver seconds)/(surrogate seconds). With
+``--surrogate-dtype float32`` the surrogate runs in single precision (θ cast; ``predict`` runs in
+θ's precision) against the float64 reference, and each row also reports the float32 rollouts'
+relative L2 difference from the float64 surrogate, the float64 surrogate's time and ratio (same
+run), and the float32 rollouts' error vs the solver. The reference is
 :func:`pbhno_bayes.surrogate.train.reference_model` (Tsit5, rtol 1e-6, atol 1e-8, 2**18 steps: the
 default 16384 fails on stiff prior draws). Batches above ``--solver-max-batch`` time the surrogate
 only. Gradient: jit(grad) of a Gaussian log-likelihood Σ (y − ŷ(θ))²/(2σ²) w.r.t. θ at batch 1
@@ -72,15 +76,30 @@ def speed(a):
         th = np.tile(pw.theta_vector(None), (B, 1))
         th[:, idx] = np.exp(pw.prior.sample(B, rng=rng))
         th = jnp.asarray(th)
-        s_best, s_first = _time(fs, th, repeat=a.repeat)
-        row = {"batch": B, "surrogate_s": s_best, "surrogate_compile_and_first_s": s_first,
-               "surrogate_finite": bool(np.all(np.isfinite(np.asarray(fs(th)))))}
+        ths = th.astype(a.surrogate_dtype)  # the surrogate runs in θ's precision
+        s_best, s_first = _time(fs, ths, repeat=a.repeat)
+        ys = np.asarray(fs(ths), float)
+        row = {"batch": B, "surrogate_dtype": a.surrogate_dtype, "surrogate_s": s_best,
+               "surrogate_compile_and_first_s": s_first, "surrogate_finite": bool(np.all(np.isfinite(ys)))}
+        if a.surrogate_dtype != "float64":
+            s64, _ = _time(fs, th, repeat=a.repeat)
+            row["surrogate_float64_s"] = s64
+            y64 = np.asarray(fs(th))
+            d = np.linalg.norm((ys - y64).reshape(B, -1), axis=1) / np.linalg.norm(y64.reshape(B, -1), axis=1)
+            row["rel_diff_vs_float64_surrogate_max"] = float(np.max(d))
         if B <= a.solver_max_batch:
             r_best, r_first = _time(fr, th, repeat=a.repeat)
+            yr = np.asarray(fr(th))
+            e = np.linalg.norm((ys - yr).reshape(B, -1), axis=1) / np.linalg.norm(yr.reshape(B, -1), axis=1)
+            if "surrogate_float64_s" in row:
+                row["speedup_float64_surrogate"] = r_best / row["surrogate_float64_s"]
             row.update(solver_s=r_best, solver_compile_and_first_s=r_first, speedup=r_best / s_best,
-                       solver_finite=bool(np.all(np.isfinite(np.asarray(fr(th))))))
+                       solver_finite=bool(np.all(np.isfinite(yr))),
+                       rel_err_vs_solver_median=float(np.median(e)), rel_err_vs_solver_max=float(np.max(e)))
         res["rollout"].append(row)
         print(json.dumps(row), flush=True)
+    if a.no_grad:
+        return res
     th0 = jnp.asarray(pw.theta_vector(None))
     y = ref.predict(th0, ts)
 
@@ -195,6 +214,9 @@ def main(argv=None):
     ap.add_argument("--solver-max-batch", type=int, default=64,
                     help="largest batch the reference solver is timed at (CPU time budget)")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--surrogate-dtype", default="float64", choices=["float64", "float32"],
+                    help="precision of the surrogate's rollouts (speed mode; the reference stays float64)")
+    ap.add_argument("--no-grad", action="store_true", help="speed mode: skip the gradient timing")
     ap.add_argument("--n", type=int, default=32, help="held-out θ for the accuracy mode")
     ap.add_argument("--figures", default=None, help="directory for the accuracy figures")
     ap.add_argument("--out", default=None)
