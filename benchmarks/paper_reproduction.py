@@ -152,7 +152,7 @@ def run(args, noises):
         cache = {k: v for k, v in cache.items() if v["method"] != m}
     methods = [m.strip() for m in args.methods.split(",")]
     for noise in noises:
-        seeds = [int(v) for v in args.only_seeds.split(",")] if args.only_seeds else range(args.seeds)
+        seeds = args.only_seeds if args.only_seeds is not None else range(args.seeds)
         for seed in seeds:
             for m in methods:
                 key = f"{m}|{noise:g}|{seed}|{args.inference if m != 'sbinn' else 'point'}"
@@ -504,11 +504,21 @@ def report(args):
     print("wrote reports/paper.md")
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    return seeds
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=("table1", "fig1", "fig3", "report"))
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--only-seeds", default=None,
+    ap.add_argument("--only-seeds", default=None, type=_seed_list,
                     help="comma-separated seeds to run instead of 0..SEEDS-1 (to split work between runs)")
     ap.add_argument("--noise", default="0.2")
     ap.add_argument("--methods", default="oracle,pbhno,sbinn")

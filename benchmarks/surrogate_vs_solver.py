@@ -44,16 +44,17 @@ from pbhno_bayes.surrogate import HybridSurrogate
 from pbhno_bayes.surrogate.train import evaluate, make_dataset, reference_model
 
 
-def _time(f, *args, repeat=3):
+def _time(f, *args, repeat=3, keep=False):
+    """(best seconds over ``repeat`` runs, compile + first run seconds[, the output if ``keep``])."""
     t0 = time.perf_counter()
-    jax.block_until_ready(f(*args))  # compile + first run
+    out = jax.block_until_ready(f(*args))  # compile + first run
     first = time.perf_counter() - t0
     best = np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
+        out = jax.block_until_ready(f(*args))
         best = min(best, time.perf_counter() - t0)
-    return best, first
+    return (best, first, out) if keep else (best, first)
 
 
 def _machine():
@@ -77,19 +78,19 @@ def speed(a):
         th[:, idx] = np.exp(pw.prior.sample(B, rng=rng))
         th = jnp.asarray(th)
         ths = th.astype(a.surrogate_dtype)  # the surrogate runs in θ's precision
-        s_best, s_first = _time(fs, ths, repeat=a.repeat)
-        ys = np.asarray(fs(ths), float)
+        s_best, s_first, ys = _time(fs, ths, repeat=a.repeat, keep=True)
+        ys = np.asarray(ys, float)
         row = {"batch": B, "surrogate_dtype": a.surrogate_dtype, "surrogate_s": s_best,
                "surrogate_compile_and_first_s": s_first, "surrogate_finite": bool(np.all(np.isfinite(ys)))}
         if a.surrogate_dtype != "float64":
-            s64, _ = _time(fs, th, repeat=a.repeat)
+            s64, _, y64 = _time(fs, th, repeat=a.repeat, keep=True)
             row["surrogate_float64_s"] = s64
-            y64 = np.asarray(fs(th))
+            y64 = np.asarray(y64)
             d = np.linalg.norm((ys - y64).reshape(B, -1), axis=1) / np.linalg.norm(y64.reshape(B, -1), axis=1)
             row["rel_diff_vs_float64_surrogate_max"] = float(np.max(d))
         if B <= a.solver_max_batch:
-            r_best, r_first = _time(fr, th, repeat=a.repeat)
-            yr = np.asarray(fr(th))
+            r_best, r_first, yr = _time(fr, th, repeat=a.repeat, keep=True)
+            yr = np.asarray(yr)
             e = np.linalg.norm((ys - yr).reshape(B, -1), axis=1) / np.linalg.norm(yr.reshape(B, -1), axis=1)
             if "surrogate_float64_s" in row:
                 row["speedup_float64_surrogate"] = r_best / row["surrogate_float64_s"]
