@@ -21,6 +21,9 @@ counterfactual pulse-train schedules (seed 2027), all reference-solved at the ma
 (:func:`pbhno_bayes.surrogate.make_dataset`; training used seeds 0–3); relative L2 error of the
 observed species (time × cells, per θ and species) and of the total ligand field (time × space).
 Writes error-distribution and example-trajectory/field figures to ``--figures``.
+The pretrained surrogate is loaded pruned (its exactly-zero FNO and g_ψ blocks skipped, see
+``HybridSurrogate.pruned``); ``--also-unpruned`` times the unpruned model (``prune=False``, both
+blocks evaluated) in the same run and records its time, ratio and difference from the pruned one.
 Prints one JSON object; same seed → same numbers.
 """
 
@@ -70,8 +73,11 @@ def speed(a):
     ts = jnp.linspace(0.0, pw.t_end, 25)
     rng = np.random.default_rng(0)
     idx = [pw.param_names.index(n) for n in pw.free]
-    res = {"pathway": pw.name, "grid": pw.geometry.n, "n_cells": pw.n_cells, **_machine(), "rollout": []}
+    res = {"pathway": pw.name, "grid": pw.geometry.n, "n_cells": pw.n_cells, **_machine(),
+           "skipped_blocks": list(sur.skipped_blocks), "rollout": []}
     fs = eqx.filter_jit(jax.vmap(lambda t: sur.predict(t, ts)))
+    full = HybridSurrogate.pretrained(a.pathway, prune=False)
+    fu = eqx.filter_jit(jax.vmap(lambda t: full.predict(t, ts)))
     fr = jax.jit(jax.vmap(lambda t: ref.predict(t, ts)))
     for B in a.batches:
         th = np.tile(pw.theta_vector(None), (B, 1))
@@ -88,12 +94,19 @@ def speed(a):
             y64 = np.asarray(y64)
             d = np.linalg.norm((ys - y64).reshape(B, -1), axis=1) / np.linalg.norm(y64.reshape(B, -1), axis=1)
             row["rel_diff_vs_float64_surrogate_max"] = float(np.max(d))
+        if a.also_unpruned:
+            su, _, yu = _time(fu, ths, repeat=a.repeat, keep=True)
+            yu = np.asarray(yu, float)
+            row["unpruned_s"] = su
+            row["max_abs_diff_pruned_vs_unpruned"] = float(np.nanmax(np.abs(ys - yu)))
         if B <= a.solver_max_batch:
             r_best, r_first, yr = _time(fr, th, repeat=a.repeat, keep=True)
             yr = np.asarray(yr)
             e = np.linalg.norm((ys - yr).reshape(B, -1), axis=1) / np.linalg.norm(yr.reshape(B, -1), axis=1)
             if "surrogate_float64_s" in row:
                 row["speedup_float64_surrogate"] = r_best / row["surrogate_float64_s"]
+            if "unpruned_s" in row:
+                row["speedup_unpruned"] = r_best / row["unpruned_s"]
             row.update(solver_s=r_best, solver_compile_and_first_s=r_first, speedup=r_best / s_best,
                        solver_finite=bool(np.all(np.isfinite(yr))),
                        rel_err_vs_solver_median=float(np.median(e)), rel_err_vs_solver_max=float(np.max(e)))
@@ -117,6 +130,10 @@ def speed(a):
         r_best, r_first = _time(gr, th0 * 1.05, repeat=a.repeat)
         g[mode] = {"surrogate_s": s_best, "solver_s": r_best, "speedup": r_best / s_best,
                    "surrogate_compile_and_first_s": s_first, "solver_compile_and_first_s": r_first}
+        if a.also_unpruned:
+            u_m = full if mode == "reverse" else _with_adjoint(full, "forward")
+            u_best, _ = _time(eqx.filter_jit(tr(loglik(u_m))), th0 * 1.05, repeat=a.repeat)
+            g[mode].update(unpruned_s=u_best, speedup_unpruned=r_best / u_best)
         print(json.dumps({"grad": mode, **g[mode]}), flush=True)
     res["grad"] = g
     return res
@@ -218,6 +235,8 @@ def main(argv=None):
     ap.add_argument("--surrogate-dtype", default="float64", choices=["float64", "float32"],
                     help="precision of the surrogate's rollouts (speed mode; the reference stays float64)")
     ap.add_argument("--no-grad", action="store_true", help="speed mode: skip the gradient timing")
+    ap.add_argument("--also-unpruned", action="store_true",
+                    help="speed mode: also time the surrogate with its zero learned blocks evaluated")
     ap.add_argument("--n", type=int, default=32, help="held-out θ for the accuracy mode")
     ap.add_argument("--figures", default=None, help="directory for the accuracy figures")
     ap.add_argument("--out", default=None)

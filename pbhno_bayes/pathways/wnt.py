@@ -51,7 +51,7 @@ class Wnt(Pathway):
         return jnp.stack([dR, dB, dbeta], axis=-1)
 
     def field_terms(self, x, p, u):
-        ext = p["s_W"] * u[0] * jnp.asarray(self.geometry.source_mask)
+        ext = p["s_W"] * u[0] * jnp.asarray(self.geometry.source_mask, x.dtype)
         return p["D"], p["lambda_"], p["kappa_b"], x[:, 0], jnp.zeros((self.n_cells,)), ext
 
 

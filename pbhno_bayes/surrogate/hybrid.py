@@ -27,6 +27,12 @@ ODE-only pathways (MAPK) skip 1–2: f = cell_rhs(x, 0; θ, u) + g_ψ(x, u) in o
 ``physics=False`` is the "FNO without physics" baseline: no physics predictor (P = L_k), no
 mechanistic kinetics (f = g_ψ, which then also sees normalised log θ_free).
 
+Exactly-zero learned blocks: 𝒢_φ and g_ψ end in zero-initialised layers, and a block whose last
+layer is still exactly zero contributes exactly 0. :meth:`HybridSurrogate.pruned` (applied by
+``load``/``pretrained`` unless ``prune=False``) marks such blocks as skipped: the same predictions
+without evaluating the networks (bit-identical rollouts for both shipped models; gradients equal to
+rounding, XLA may order sums differently). Blocks with any non-zero output weight always run.
+
 Precision: weights are stored in float64; ``predict`` casts every floating leaf to θ's dtype, so
 the model runs in float32 or float64 consistently with its input.
 """
@@ -118,6 +124,8 @@ class HybridSurrogate(SolveBackedModel):
     field_scale: float = eqx.field(static=True)
     validation_error: tuple | None = eqx.field(static=True)
     _pde_nominal: tuple = eqx.field(static=True)
+    skip_fno: bool = eqx.field(static=True)
+    skip_corr: bool = eqx.field(static=True)
 
     def __init__(self, pathway: Pathway, *, dt=None, horizon=None, width=16, modes=8, layers=4,
                  mlp_width=128, mlp_depth=3, physics=True, adjoint="recursive", ode_rtol=1e-6,
@@ -148,6 +156,7 @@ class HybridSurrogate(SolveBackedModel):
             raise ValueError(f"HybridSurrogate: x_scale must be {S} positive numbers")
         self.field_scale = float(field_scale)
         self.validation_error = None if validation_error is None else tuple(float(v) for v in validation_error)
+        self.skip_fno = self.skip_corr = False
         k1, k2 = jax.random.split(key)
         n_extra = 0 if physics else len(pathway.free)
         if not pathway.spatial:
@@ -191,8 +200,11 @@ class HybridSurrogate(SolveBackedModel):
         return eqx_path, json_path
 
     @classmethod
-    def load(cls, prefix) -> HybridSurrogate:
-        """Load a model written by :meth:`save` (``prefix`` with or without suffix)."""
+    def load(cls, prefix, prune: bool = True) -> HybridSurrogate:
+        """Load a model written by :meth:`save` (``prefix`` with or without suffix).
+
+        ``prune`` (default) returns :meth:`pruned`: learned blocks that are exactly zero are
+        skipped, predictions unchanged. ``prune=False`` keeps evaluating them."""
         prefix = Path(prefix)
         if prefix.suffix in (".eqx", ".json"):
             prefix = prefix.with_suffix("")
@@ -203,15 +215,38 @@ class HybridSurrogate(SolveBackedModel):
         pw = get_pathway(doc["pathway"], **_pathway_kwargs(doc["pathway_kwargs"]))
         skeleton = _cast(cls(pw, **doc["config"], key=0), jnp.float64)
         model = eqx.tree_deserialise_leaves(eqx_path, skeleton)
-        return model
+        return model.pruned() if prune else model
 
     @classmethod
-    def pretrained(cls, name: str) -> HybridSurrogate:
-        """Shipped surrogate: ``"notch"`` (two cells, grid 32) or ``"wnt"`` (four cells, grid 32)."""
+    def pretrained(cls, name: str, prune: bool = True) -> HybridSurrogate:
+        """Shipped surrogate: ``"notch"`` (two cells, grid 32) or ``"wnt"`` (four cells, grid 32).
+
+        In both shipped models training never beat the physics predictor, so the FNO and g_ψ
+        output layers are exactly zero; with ``prune`` (default) they are skipped (see
+        :meth:`pruned`), with ``prune=False`` they are evaluated (same numbers, slower)."""
         avail = sorted(p.stem for p in WEIGHTS_DIR.glob("*.eqx"))
         if name not in avail:
             raise ValueError(f"no pretrained surrogate {name!r}; shipped: {avail}")
-        return cls.load(WEIGHTS_DIR / name)
+        return cls.load(WEIGHTS_DIR / name, prune=prune)
+
+    def pruned(self) -> HybridSurrogate:
+        """The same surrogate (shared weights) with every learned block whose output layer is
+        exactly zero (weights and bias) skipped: 𝒢_φ ≡ 0 then gives L_{k+1} = P (or L_k without
+        physics) and g_ψ ≡ 0 gives f = f_mech. Predictions are the same (bit-identical for the
+        shipped models; gradients to rounding, since XLA may order sums differently); the networks
+        are simply not evaluated. A block with any non-zero output
+        weight is kept. Not for training: a skipped block gets no gradient (``pb.train_surrogate``
+        builds its own model, unpruned)."""
+        import copy
+        new = copy.copy(self)
+        object.__setattr__(new, "skip_fno", self.fno is not None and _exactly_zero(self.fno.proj))
+        object.__setattr__(new, "skip_corr", _exactly_zero(self.corr.mlp.layers[-1]))
+        return new
+
+    @property
+    def skipped_blocks(self) -> tuple[str, ...]:
+        """Names of the learned blocks skipped because they are exactly zero (see :meth:`pruned`)."""
+        return tuple(n for n, s in (("fno", self.skip_fno), ("corr", self.skip_corr)) if s)
 
     @staticmethod
     def pretrained_meta(name: str) -> dict:
@@ -220,17 +255,26 @@ class HybridSurrogate(SolveBackedModel):
 
     @property
     def preferred_gradient(self) -> str:
-        """What ``pb.fit(gradient="auto")`` uses. Spatial pathways: reverse mode (Notch, 96 macro
-        steps, 6 parameters, 2-core CPU: ∇ in 1.1 s reverse vs 4.2 s forward); ODE-only: forward."""
-        return "reverse" if self.pathway.spatial else "forward"
+        """What ``pb.fit(gradient="auto")`` uses: forward-mode sensitivities for ODE-only pathways,
+        and for spatial ones when both learned blocks are skipped (:meth:`pruned`) and θ has ≤ 6
+        free parameters; otherwise reverse mode. jit(jacfwd) vs jit(grad) of a loss of the 6 free
+        log θ on a 2-core CPU (``python benchmarks/surrogate_cost.py``, 2026-11-30, two runs):
+        pruned Notch at horizon 24 forward 0.32–0.34 s vs reverse 0.34–0.45 s, pruned Wnt
+        0.024–0.026 vs 0.036–0.060 s; unpruned Notch 1.08 vs 0.98 s, Wnt 0.23 vs 0.15 s.
+        Forward-mode cost grows with the number of parameters, reverse mode's does not."""
+        if not self.pathway.spatial:
+            return "forward"
+        if self.skip_fno and self.skip_corr and len(self.pathway.free) <= 6:
+            return "forward"
+        return "reverse"
 
     def with_horizon(self, horizon: float) -> HybridSurrogate:
         """The same surrogate (shared weights) rolling out only to ``horizon``.
 
         Every prediction costs one rollout to the horizon, whatever the requested times; fitting
         data observed on [0, 24] with a Notch surrogate trained to 48 takes half the macro steps
-        with ``sur.with_horizon(24.0)`` (``benchmarks/surrogate_cost.py`` on a 2-core CPU:
-        forward 0.17 vs 0.34 s, gradient 0.76 vs 1.44 s). Predictions at t ≤ horizon are bit-identical to the original's.
+        with ``sur.with_horizon(24.0)`` (``benchmarks/surrogate_cost.py`` on a 2-core CPU, shipped
+        model as loaded: rollout 0.050 vs 0.099 s, reverse gradient 0.47 vs 1.02 s). Predictions at t ≤ horizon are bit-identical to the original's.
         """
         horizon = float(horizon)
         if not horizon > 0:
@@ -249,6 +293,8 @@ class HybridSurrogate(SolveBackedModel):
     # ------------------------------------------------------------------ pieces
     def _rhs(self, x, ell, p, u, extra):
         """f(x, ℓ) = f_mech + g_ψ; x (C, S), ell (C,)."""
+        if self.skip_corr:  # g_ψ ≡ 0 exactly (see pruned)
+            return self.pathway.cell_rhs(x, ell, p, u) if self.physics else jnp.zeros_like(x)
         xs = jnp.asarray(self.x_scale, x.dtype)
         z = jnp.concatenate([x / xs, (ell / self.field_scale)[:, None]], axis=-1)
         if not self.pathway.spatial:
@@ -283,7 +329,8 @@ class HybridSurrogate(SolveBackedModel):
             src = sec[:, None, None] * masks + ext[None] / masks.shape[0]
         else:
             src = (jnp.einsum("c,cij->ij", sec, masks) + ext)[None]
-        return D, lam, kb, sink, src
+        # the field runs in the cells' precision (a pathway constant must not promote it)
+        return D, lam, kb, sink.astype(x.dtype), src.astype(x.dtype)
 
     def _dct(self, dtype):
         n = self.pathway.geometry.n
@@ -316,6 +363,8 @@ class HybridSurrogate(SolveBackedModel):
         n = self.pathway.geometry.n
         D, lam, kb, sink, src = self._field_inputs(x1, p, u)
         P = self.physics_step(L, x0, x1, p, u) if self.physics else L
+        if self.skip_fno:  # 𝒢_φ ≡ 0 exactly (see pruned)
+            return P
         s = self.field_scale
         z = [(jnp.log(v) - m) / self.pathway.prior_sd for v, m in zip((D, lam, kb), self._pde_nominal, strict=True)]
         c = (jnp.arange(n, dtype=L.dtype) + 0.5) / n
@@ -501,6 +550,14 @@ class HybridSurrogate(SolveBackedModel):
         field = (1 - s) * Ls[k] + s * Ls[k + 1]
         return states, field
 
+
+
+def _exactly_zero(layer) -> bool:
+    """True when a linear layer's weight and bias are all exactly 0 (concrete arrays only)."""
+    try:
+        return all(bool(np.all(np.asarray(a) == 0)) for a in (layer.weight, layer.bias))
+    except jax.errors.TracerArrayConversionError:
+        return False
 
 
 def _pathway_kwargs(kw: dict) -> dict:

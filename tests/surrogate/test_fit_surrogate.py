@@ -3,10 +3,11 @@
 Data come from the *reference solver* (pb.simulate: nominal θ, 12 irregular times in (0, 24], N and
 H in both cells, 10 % noise, known σ), so the check includes the surrogate's model-form error. The
 surrogate rolls out only to the last observation (``with_horizon(24)``: predictions there are
-bit-identical to the full-horizon model's, with half the macro steps). Slow: one reverse-mode gradient
-costs 1.4–1.6 s at the full horizon 48 on a 2-core CPU (0.8–1.1 s at 24), and 2 × (100 + 100) NUTS
-iterations took 71 minutes in the measured run (timings, ESS and R̂ are printed; the measured run is in
-reports/surrogate.md).
+bit-identical to the full-horizon model's, with half the macro steps). Slow: the shipped surrogate
+is loaded pruned (its exactly-zero networks skipped) and differentiated in forward mode
+(``preferred_gradient``), 0.34 s per gradient at horizon 24 on a 2-core CPU; 2 × (100 + 100) NUTS
+iterations took 32 minutes on one core in the measured run of 2026-11-30 (71 minutes on 2026-11-29,
+unpruned, reverse mode). Timings, ESS and R̂ are printed; both runs are in reports/surrogate.md.
 """
 
 import arviz as az
@@ -58,7 +59,7 @@ def test_fit_notch_with_surrogate():
     n_grad = int(ss["n_steps"].values.sum())  # leapfrog steps of the kept draws alone
     assert idata.attrs["n_failed_solves"] <= 0.01 * n_grad, (idata.attrs["n_failed_solves"], n_grad)
     # the chains mixed: no divergences, R̂ at the short-run threshold; bulk ESS ≥ 40 of 200 draws
-    # (the measured run: 45–195; this bound was 50 before that run, see reports/surrogate.md)
+    # (measured: 45–195 on 2026-11-29, 57–178 on 2026-11-30; this bound was 50 before the first run)
     assert n_div == 0, n_div
     assert float(summ["r_hat"].max()) < 1.05, summ
     assert float(summ["ess_bulk"].min()) >= 40, summ

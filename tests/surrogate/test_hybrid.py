@@ -127,3 +127,42 @@ def test_save_load_roundtrip(tmp_path, wnt16):
     assert len(la) == len(lb)
     for a, b in zip(la, lb, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_pruned_skips_exactly_zero_blocks_only(wnt16):
+    """pruned() skips a learned block only when its output layer is exactly zero, and changes
+    neither predictions nor θ-gradients; a block with one non-zero output weight keeps running."""
+    pw, model = wnt16  # fresh model: both output layers are zero-initialised
+    assert model.skipped_blocks == ()
+    assert model.pruned().skipped_blocks == ("fno", "corr")
+    nz_fno = eqx.tree_at(lambda m: m.fno.proj.weight, model, model.fno.proj.weight.at[0, 1].set(0.05))
+    assert nz_fno.pruned().skipped_blocks == ("corr",)
+    last = model.corr.mlp.layers[-1]
+    nz_corr = eqx.tree_at(lambda m: m.corr.mlp.layers[-1].bias, model, last.bias.at[2].set(0.05))
+    assert nz_corr.pruned().skipped_blocks == ("fno",)
+    no_phys = HybridSurrogate(pw, width=4, modes=4, mlp_width=16, key=1, dt=1.0, field_substeps=2,
+                              ode_steps=1, physics=False)
+    assert no_phys.pruned().skipped_blocks == ("fno", "corr")
+    ts = jnp.linspace(0.0, pw.t_end, 5)
+    th = jnp.asarray(pw.nominal_values) * 1.1
+
+    @eqx.filter_jit
+    def run(m):
+        return m.predict(th, ts)
+
+    ys = {}
+    for name, m in (("zero", model), ("fno", nz_fno), ("corr", nz_corr)):
+        y0, y1 = np.asarray(run(m)), np.asarray(run(m.pruned()))
+        assert np.all(np.isfinite(y0))
+        np.testing.assert_allclose(y1, y0, rtol=1e-12, atol=1e-14, err_msg=name)
+        ys[name] = y0
+    # the non-zero blocks do change the output, so the equalities above could have failed
+    assert not np.allclose(ys["fno"], ys["zero"]) and not np.allclose(ys["corr"], ys["zero"])
+
+    @eqx.filter_jit
+    def grad(m):
+        return jax.grad(lambda t: jnp.sum(m.predict(t, ts)[..., 2]))(th)
+
+    g0, g1 = np.asarray(grad(model)), np.asarray(grad(model.pruned()))
+    assert np.all(np.isfinite(g0)) and np.any(g0 != 0)
+    np.testing.assert_allclose(g1, g0, rtol=1e-9, atol=1e-12)
