@@ -151,13 +151,13 @@ def test_pruned_skips_exactly_zero_blocks_only(wnt16):
         return m.predict(th, ts)
 
     ys = {}
-    for name, m in (("zero", model), ("fno", nz_fno), ("corr", nz_corr)):
+    for name, m in (("zero", model), ("fno", nz_fno)):
         y0, y1 = np.asarray(run(m)), np.asarray(run(m.pruned()))
         assert np.all(np.isfinite(y0))
         np.testing.assert_allclose(y1, y0, rtol=1e-12, atol=1e-14, err_msg=name)
         ys[name] = y0
-    # the non-zero blocks do change the output, so the equalities above could have failed
-    assert not np.allclose(ys["fno"], ys["zero"]) and not np.allclose(ys["corr"], ys["zero"])
+    # the non-zero block does change the output, so the equality above could have failed
+    assert not np.allclose(ys["fno"], ys["zero"])
 
     @eqx.filter_jit
     def grad(m):
