@@ -39,6 +39,7 @@ the model runs in float32 or float64 consistently with its input.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -237,11 +238,8 @@ class HybridSurrogate(SolveBackedModel):
         are simply not evaluated. A block with any non-zero output
         weight is kept. Not for training: a skipped block gets no gradient (``pb.train_surrogate``
         builds its own model, unpruned)."""
-        import copy
-        new = copy.copy(self)
-        object.__setattr__(new, "skip_fno", self.fno is not None and _exactly_zero(self.fno.proj))
-        object.__setattr__(new, "skip_corr", _exactly_zero(self.corr.mlp.layers[-1]))
-        return new
+        return _with_static(self, skip_fno=self.fno is not None and _exactly_zero(self.fno.proj),
+                            skip_corr=_exactly_zero(self.corr.mlp.layers[-1]))
 
     @property
     def skipped_blocks(self) -> tuple[str, ...]:
@@ -282,10 +280,7 @@ class HybridSurrogate(SolveBackedModel):
             raise ValueError(f"with_horizon: horizon must be > 0, got {horizon}")
         if horizon > self.horizon + 1e-9:
             raise ValueError(f"with_horizon: {horizon} is beyond the trained horizon {self.horizon}")
-        import copy
-        new = copy.copy(self)
-        object.__setattr__(new, "horizon", horizon)
-        return new
+        return _with_static(self, horizon=horizon)
 
     @staticmethod
     def ensemble(members) -> SurrogateEnsemble:
@@ -551,6 +546,14 @@ class HybridSurrogate(SolveBackedModel):
         field = (1 - s) * Ls[k] + s * Ls[k + 1]
         return states, field
 
+
+
+def _with_static(model, **fields):
+    """A shallow copy of ``model`` (same weight arrays) with static fields replaced."""
+    new = copy.copy(model)
+    for k, v in fields.items():
+        object.__setattr__(new, k, v)
+    return new
 
 
 def _exactly_zero(layer) -> bool:
