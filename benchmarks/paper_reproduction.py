@@ -61,6 +61,7 @@ FIG3_CACHE = ROOT / "reports" / "data" / "paper_fig3_runs.json"
 MAIN = ("pbhno", "oracle", "sbinn", "fno")
 ABLATIONS = ("pbhno_wsens", "pbhno_lumped")
 METHODS = MAIN + ABLATIONS
+INFERENCE_ORDER = ("point", "svi", "nuts")
 PAPER = {"pbhno": (0.042, 7.9), "sbinn": (0.072, 14.8), "fno": (0.098, 19.3)}
 
 
@@ -122,8 +123,9 @@ def run_one(method, seed, noise, args) -> dict:
         if method != "oracle" and getattr(fm, "validation_error", None) is not None:
             data = pb.surrogate.inflate_sigma(obs, fm)
         kw = dict(method="svi", samples=args.samples, svi_steps=args.svi_steps, svi_restarts=args.svi_restarts) \
-            if args.inference == "svi" else dict(chains=2, warmup=args.warmup, samples=args.samples,
-                                                 svi_steps=args.svi_steps, svi_restarts=args.svi_restarts)
+            if args.inference == "svi" else dict(chains=args.chains, warmup=args.warmup, samples=args.samples,
+                                                 svi_steps=args.svi_steps, svi_restarts=args.svi_restarts,
+                                                 dense_mass=args.dense_mass, chain_method=args.chain_method)
         if method == "oracle":
             # reverse mode through the reference solver: 4.0 s vs 5.2 s forward mode per gradient
             # on the 2-core CPU (measured under load, 2026-11-29)
@@ -136,6 +138,17 @@ def run_one(method, seed, noise, args) -> dict:
         lo, hi = np.quantile(th, [0.05, 0.95], axis=0)
         extra = {k: idata.attrs[k] for k in ("svi_pareto_k", "svi_importance_ess", "n_failed_solves")
                  if k in idata.attrs}
+        if args.inference == "nuts":
+            import arviz as az
+
+            summ = az.summary(idata, var_names=["log_theta"], kind="diagnostics")
+            ss = idata.sample_stats
+            extra.update(nuts={"chains": kw["chains"], "warmup": kw["warmup"], "samples": kw["samples"],
+                               "dense_mass": kw["dense_mass"], "ess_bulk": summ["ess_bulk"].tolist(),
+                               "ess_tail": summ["ess_tail"].tolist(), "r_hat": summ["r_hat"].tolist(),
+                               "divergences": int(ss["diverging"].values.sum()),
+                               "mean_leapfrog": float(ss["n_steps"].values.mean()),
+                               "timings": {k: float(v) for k, v in idata.attrs.items() if k.startswith("time_")}})
     wall = time.perf_counter() - t0
     err = est - true
     out = {"method": method, "seed": seed, "noise": noise, "inference": args.inference if method != "sbinn" else "point",
@@ -282,13 +295,52 @@ def summarise(rows):
             "wall": float(np.mean([r["wall_s"] for r in rows]))}
 
 
+def _nuts_lines(rows) -> list[str]:
+    """SVI → NUTS against the Laplace (SVI) fit of the same method on the same seeds, with the
+    sampler's own diagnostics per seed."""
+    nuts = {(r["method"], r["noise"], r["seed"]): r for r in rows if r["inference"] == "nuts" and "nuts" in r}
+    lap = {(r["method"], r["noise"], r["seed"]): r for r in rows if r["inference"] == "svi"}
+    if not nuts:
+        return []
+    lines = ["## SVI → NUTS against the Laplace fit, same seeds", ""]
+    for (m, nz) in sorted({(k[0], k[1]) for k in nuts}):
+        keys = sorted(k for k in nuts if k[:2] == (m, nz))
+        cfg = nuts[keys[0]]["nuts"]
+        lines += [f"`{m}`, noise {100 * nz:g} %, {len(keys)} seed(s); NUTS: {cfg['chains']} chains × "
+                  f"({cfg['warmup']} warmup + {cfg['samples']} draws), "
+                  f"{'dense' if cfg['dense_mass'] else 'diagonal'} metric started at the Laplace covariance.", "",
+                  "| seed | MAPE % Laplace → NUTS | 90 % covered Laplace → NUTS | PSIS k̂ (Laplace) | NUTS bulk ESS min "
+                  "| R̂ max | divergences | failed solves | leapfrog / draw | NUTS s |",
+                  "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        both = []
+        for k in keys:
+            r, d = nuts[k], nuts[k]["nuts"]
+            lr = lap.get(k)
+            if lr is not None:
+                both.append((lr, r))
+            mape = (f"{100 * np.mean(lr['rel_err']):.1f} → " if lr else "— → ") + f"{100 * np.mean(r['rel_err']):.1f}"
+            cov = (f"{sum(lr['covered'])}/6 → " if lr and "covered" in lr else "— → ") + f"{sum(r['covered'])}/6"
+            kk = "—" if not lr or lr.get("svi_pareto_k") is None else f"{lr['svi_pareto_k']:.2f}"
+            lines.append(f"| {k[2]} | {mape} | {cov} | {kk} | {min(d['ess_bulk']):.0f} | {max(d['r_hat']):.3f} | "
+                         f"{d['divergences']} | {r.get('n_failed_solves', '—')} | {d['mean_leapfrog']:.1f} | "
+                         f"{d['timings'].get('time_nuts_s', float('nan')):.0f} |")
+        if both:
+            sl, sn = summarise([b[0] for b in both]), summarise([b[1] for b in both])
+            gap = 100 * np.mean([np.abs(np.subtract(b[1]["est"], b[0]["est"])) / np.asarray(b[0]["true"]) for b in both])
+            lines += ["", f"On these {len(both)} seeds: Laplace MAE {sl['mae']:.3f} / MAPE {sl['mape']:.1f} % / 90 % "
+                      f"coverage {sl['coverage']:.0f} %; NUTS MAE {sn['mae']:.3f} / MAPE {sn['mape']:.1f} % / "
+                      f"coverage {sn['coverage']:.0f} %; the two posterior means differ by {gap:.1f} % of θ on average."]
+        lines.append("")
+    return lines
+
+
 def _ablation_lines(rows) -> list[str]:
     """Ablation table on the seeds every ablation shares with ``pbhno`` (noise 20 %), plus the
     ablations measured by other benchmarks (read from their stored results)."""
     lines = ["## Ablations", ""]
     by = {}
     for r in rows:
-        if r["noise"] == 0.2 and r["method"] in ("pbhno",) + ABLATIONS:
+        if r["noise"] == 0.2 and r["method"] in ("pbhno",) + ABLATIONS and r["inference"] == "svi":
             by.setdefault(r["method"], {})[r["seed"]] = r
     present = [m for m in ABLATIONS if m in by]
     if "pbhno" in by and present:
@@ -355,7 +407,7 @@ def report(args):
     pw = pb.pathways.notch()
     lines = ["# Paper reproduction (PB-HNO Table I, Fig 1)", "",
              f"Generated by `python benchmarks/paper_reproduction.py report` from the cached runs in "
-             f"`{Path(args.cache).relative_to(ROOT)}` (produced by the `table1` / `fig1` commands below) on "
+             f"`{_shown(args.cache)}` (produced by the `table1` / `fig1` commands below) on "
              f"{date.today().isoformat()}, machine: {platform.machine()} {platform.system()}, 2 CPU cores, no GPU, "
              "shared with other jobs (wall times carry load noise).", "",
              "Problem: two-cell Notch on the default 32×32 grid; free parameters "
@@ -375,7 +427,7 @@ def report(args):
               "| wall s / fit | paper MAE / MAPE |",
               "|---|---|---:|---:|---:|---:|---:|---|---:|---|"]
     for m in MAIN:
-        for (mm, inf), rr in sorted(by.items()):
+        for (mm, inf), rr in sorted(by.items(), key=lambda kv: INFERENCE_ORDER.index(kv[0][1])):
             if mm != m:
                 continue
             s = summarise(rr)
@@ -390,14 +442,14 @@ def report(args):
         names = next(iter(by.values()))[0]["names"]
         lines += ["", "Per parameter (mean |θ̂ − θ| / θ in %, and 90 % coverage where there is an interval):", "",
                   "| method | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-        for (m, inf), rr in sorted(by.items(), key=lambda kv: MAIN.index(kv[0][0])):
+        for (m, inf), rr in sorted(by.items(), key=lambda kv: (MAIN.index(kv[0][0]), INFERENCE_ORDER.index(kv[0][1]))):
             re = 100 * np.mean([r["rel_err"] for r in rr], axis=0)
             cv = np.mean([r["covered"] for r in rr], axis=0) if all("covered" in r for r in rr) else None
             cells = [f"{e:.0f}" + ("" if cv is None else f" ({100 * c:.0f} %)") for e, c in
                      zip(re, cv if cv is not None else [None] * len(re), strict=True)]
             lines.append(f"| {m} ({inf}) | " + " | ".join(cells) + " |")
-    orc = {r["seed"]: r for (m, _), rr in by.items() if m == "oracle" for r in rr}
-    sur = {r["seed"]: r for (m, inf), rr in by.items() if m == "pbhno" for r in rr}
+    orc = {r["seed"]: r for (m, inf), rr in by.items() if m == "oracle" and inf == "svi" for r in rr}
+    sur = {r["seed"]: r for (m, inf), rr in by.items() if m == "pbhno" and inf == "svi" for r in rr}
     paired = sorted(set(orc) & set(sur))
     if paired:
         so = summarise([orc[k] for k in paired])
@@ -427,8 +479,10 @@ def report(args):
     lines += ["", "PSIS k̂: Pareto-smoothed importance-sampling check of the Gaussian (Laplace) posterior "
               "against the exact posterior of the same forward model (stored by `pb.fit` in `idata.attrs['svi_pareto_k']`; > 0.7 means the "
               "Gaussian misses the posterior's shape and its intervals are not to be trusted).", ""]
+    lines += _nuts_lines(rows)
     lines += _ablation_lines(rows)
-    # Fig 1: error vs noise
+    # Fig 1: error vs noise (the Laplace / point-estimate rows; NUTS has its own section)
+    rows = [r for r in rows if r["inference"] != "nuts"]
     noises = sorted({r["noise"] for r in rows})
     if len(noises) > 1:
         # per method, the seeds it has at every one of its noise levels: the curve then compares
@@ -461,7 +515,7 @@ def report(args):
         ax.set_ylabel("parameter MAPE (%)")
         ax.legend()
         ax.set_title("Fig 1: parameter error vs noise (Notch)", fontsize=9)
-        fpath = ROOT / "reports" / "figures" / "paper_fig1_error_vs_noise.png"
+        fpath = Path(args.out).parent / "figures" / "paper_fig1_error_vs_noise.png"
         save(fig, fpath)
         lines += ["## Fig 1 — parameter error vs observation noise", "",
                   "MAPE % (90 % coverage %) on the seeds each method has at all of its noise levels "
@@ -500,8 +554,14 @@ def report(args):
         lines += ["", "![fig3](figures/paper_fig3_wnt_field.png)", ""]
     if args.notes and Path(args.notes).exists():
         lines += [Path(args.notes).read_text()]
-    atomic_write_text(ROOT / "reports" / "paper.md", "\n".join(lines) + "\n")
-    print("wrote reports/paper.md")
+    atomic_write_text(args.out, "\n".join(lines) + "\n")
+    print(f"wrote {_shown(args.out)}")
+
+
+def _shown(path) -> str:
+    """``path`` relative to the project when it lies inside it, else as given."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(path)
 
 
 def _seed_list(text: str) -> list[int]:
@@ -514,7 +574,7 @@ def _seed_list(text: str) -> list[int]:
     return seeds
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=("table1", "fig1", "fig3", "report"))
     ap.add_argument("--seeds", type=int, default=10)
@@ -527,6 +587,10 @@ def main():
     ap.add_argument("--svi-restarts", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--chains", type=int, default=2, help="NUTS chains (--inference nuts)")
+    ap.add_argument("--dense-mass", action="store_true", help="NUTS with a dense metric (started at the Laplace covariance)")
+    ap.add_argument("--chain-method", choices=("sequential", "vectorized", "parallel"), default=None,
+                    help="how NUTS runs its chains (default: pb.fit's choice)")
     ap.add_argument("--sbinn-steps", type=int, default=4000)
     ap.add_argument("--fno-weights", default=None)
     ap.add_argument("--fig3-cache", default=str(FIG3_CACHE))
@@ -535,9 +599,11 @@ def main():
     ap.add_argument("--fig3-draws", type=int, default=200)
     ap.add_argument("--cache", default=str(CACHE))
     ap.add_argument("--redo", action="append")
+    ap.add_argument("--out", default=str(ROOT / "reports" / "paper.md"),
+                    help="report written by `report` (its Fig 1 goes to figures/ beside it)")
     ap.add_argument("--notes", default=str(ROOT / "benchmarks" / "paper_notes.md"),
                     help="markdown appended to the report (ablations, caveats)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.command == "report":
         report(args)
     elif args.command == "fig3":

@@ -1,0 +1,74 @@
+"""The paper-reproduction report keeps its inference modes apart.
+
+`benchmarks/paper_reproduction.py report` turns cached per-seed runs into reports/paper.md. Runs of
+the same method with Laplace SVI and with SVI → NUTS share (method, noise, seed); the tables must
+not mix them (a NUTS row averaged into Fig 1 or into the surrogate-vs-oracle comparison would
+silently change published numbers). Synthetic cache rows with known errors, no fitting.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+
+import pbhno_bayes as pb
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("paper_reproduction", ROOT / "benchmarks" / "paper_reproduction.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _row(method, inference, seed, noise, rel, covered=None, **extra):
+    names = list(pb.pathways.notch().prior.names)
+    true = np.linspace(0.5, 3.0, len(names))
+    est = true * (1 + rel)
+    r = {"method": method, "seed": seed, "noise": noise, "inference": inference, "names": names,
+         "true": true.tolist(), "est": est.tolist(), "wall_s": 10.0,
+         "abs_err": np.abs(est - true).tolist(), "rel_err": (np.abs(est - true) / true).tolist(), **extra}
+    if covered is not None:
+        r["covered"] = [int(i < covered) for i in range(len(names))]
+    return r
+
+
+def test_report_keeps_nuts_rows_out_of_laplace_tables(tmp_path):
+    nuts_diag = {"chains": 2, "warmup": 75, "samples": 100, "dense_mass": True, "ess_bulk": [150.0, 90.0] + [120.0] * 4,
+                 "ess_tail": [100.0] * 6, "r_hat": [1.0, 1.02] + [1.01] * 4, "divergences": 1,
+                 "mean_leapfrog": 11.5, "timings": {"time_nuts_s": 1234.0}}
+    rows = []
+    for seed in (0, 1):
+        rows += [_row("pbhno", "svi", seed, 0.2, 0.30, covered=4, svi_pareto_k=0.9),
+                 _row("pbhno", "svi", seed, 0.05, 0.20, covered=3),
+                 _row("pbhno", "nuts", seed, 0.2, 0.10, covered=6, nuts=nuts_diag, n_failed_solves=2),
+                 _row("oracle", "svi", seed, 0.2, 0.32, covered=5),
+                 _row("sbinn", "point", seed, 0.2, 0.40),
+                 _row("sbinn", "point", seed, 0.05, 0.35)]
+    cache = tmp_path / "runs.json"
+    cache.write_text(json.dumps({f"{r['method']}|{r['noise']:g}|{r['seed']}|{r['inference']}": r for r in rows}))
+    out = tmp_path / "paper.md"
+    _module().main(["report", "--cache", str(cache), "--out", str(out), "--notes", "",
+                    "--fig3-cache", str(tmp_path / "none.json")])
+    text = out.read_text()
+    lines = text.splitlines()
+    # Table I: one row per (method, inference), Laplace before NUTS
+    i_svi = next(i for i, ln in enumerate(lines) if ln.startswith("| pbhno | Laplace SVI | 2 |"))
+    i_nuts = next(i for i, ln in enumerate(lines) if ln.startswith("| pbhno | SVI → NUTS | 2 |"))
+    assert i_svi < i_nuts
+    assert "| 30.0 |" in lines[i_svi] and "| 10.0 |" in lines[i_nuts]
+    # Fig 1 from the Laplace rows only: 20 % column is 30.0 (mixed with NUTS it would be 20.0)
+    fig1 = next(ln for ln in lines if ln.startswith("| pbhno | 0, 1 |"))
+    assert fig1.split("|")[3].strip().startswith("20.0") and fig1.split("|")[4].strip().startswith("30.0"), fig1
+    assert (tmp_path / "figures" / "paper_fig1_error_vs_noise.png").exists()
+    # surrogate vs oracle compares the Laplace fits
+    assert "PB-HNO MAE" in text and "MAPE 30.0 % / coverage 67 %" in text
+    # the NUTS section pairs each seed with its Laplace fit and shows the sampler's diagnostics
+    assert "## SVI → NUTS against the Laplace fit, same seeds" in text
+    seed_row = next(ln for ln in lines if ln.startswith("| 0 | 30.0 → 10.0 |"))
+    assert "4/6 → 6/6" in seed_row and "| 0.90 |" in seed_row and "| 90 |" in seed_row and "| 1.020 |" in seed_row
+    assert "| 1234 |" in seed_row and "| 2 |" in seed_row
+    assert "Laplace MAE" in text and "coverage 67 %; NUTS" in text and "coverage 100 %" in text
