@@ -334,6 +334,41 @@ def _nuts_lines(rows) -> list[str]:
     return lines
 
 
+def _rerun_lines(rows, new_rows, label: str, path: str) -> list[str]:
+    """The same (method, noise, seed, inference) fitted again (``--rerun-cache``), per seed against
+    the main cache: what a change of the fitting code did to the numbers."""
+    old = {(r["method"], r["noise"], r["seed"], r["inference"]): r for r in rows}
+    pairs = sorted((k, old[k], r) for r in new_rows
+                   if (k := (r["method"], r["noise"], r["seed"], r["inference"])) in old)
+    if not pairs:
+        return []
+    lines = [f"## Re-run: {label}", "",
+             f"The same fits again, cached in `{path}`, against the rows above (same method, noise, seed and "
+             "settings).", "",
+             "| method | noise % | seed | MAPE % before → after | 90 % covered before → after | PSIS k̂ before → after "
+             "| posterior means moved (% of θ) | wall s after |",
+             "|---|---:|---:|---|---|---|---:|---:|"]
+
+    def k_(r):
+        return "—" if r.get("svi_pareto_k") is None else f"{r['svi_pareto_k']:.2f}"
+
+    for k, a, b in pairs:
+        moved = 100 * np.mean(np.abs(np.subtract(b["est"], a["est"])) / np.asarray(a["true"]))
+        lines.append(f"| {k[0]} | {100 * k[1]:g} | {k[2]} | {100 * np.mean(a['rel_err']):.1f} → "
+                     f"{100 * np.mean(b['rel_err']):.1f} | {sum(a.get('covered', []))}/6 → {sum(b.get('covered', []))}/6 "
+                     f"| {k_(a)} → {k_(b)} | {moved:.1f} | {b['wall_s']:.0f} |")
+    for m in sorted({k[0] for k, _, _ in pairs}):
+        sa = summarise([a for k, a, _ in pairs if k[0] == m])
+        sb = summarise([b for k, _, b in pairs if k[0] == m])
+        kb = sb["k"]
+        lines += ["", f"`{m}` on these {sa['n']} fits: before MAE {sa['mae']:.3f} / MAPE {sa['mape']:.1f} % / coverage "
+                  f"{sa['coverage']:.0f} %; after MAE {sb['mae']:.3f} / MAPE {sb['mape']:.1f} % / coverage "
+                  f"{sb['coverage']:.0f} %" + ("" if kb is None else f"; PSIS k̂ after: median {kb[0]:.2f}, "
+                                                f"{kb[1]} of {kb[2]} above 0.7") + "."]
+    lines.append("")
+    return lines
+
+
 def _ablation_lines(rows) -> list[str]:
     """Ablation table on the seeds every ablation shares with ``pbhno`` (noise 20 %), plus the
     ablations measured by other benchmarks (read from their stored results)."""
@@ -418,6 +453,9 @@ def report(args):
              "(seed s). θ̂ is the posterior mean (Bayesian methods) or the point estimate (SBINN). MAE and MAPE "
              "are over the six free parameters in natural units; 'var err' is the variance of θ̂ − θ; "
              "coverage is the share of true values inside the central 90 % posterior interval.", ""]
+    if args.rerun_cache:
+        lines += [f"**Some of these fits were redone after a change of the fitting code: read \"Re-run: "
+                  f"{args.rerun_label}\" below the Table I before quoting the tables.**", ""]
     by = {}
     for r in rows:
         if r["noise"] == 0.2 and r["method"] in MAIN:
@@ -479,6 +517,8 @@ def report(args):
     lines += ["", "PSIS k̂: Pareto-smoothed importance-sampling check of the Gaussian (Laplace) posterior "
               "against the exact posterior of the same forward model (stored by `pb.fit` in `idata.attrs['svi_pareto_k']`; > 0.7 means the "
               "Gaussian misses the posterior's shape and its intervals are not to be trusted).", ""]
+    if args.rerun_cache:
+        lines += _rerun_lines(rows, list(_load(args.rerun_cache).values()), args.rerun_label, _shown(args.rerun_cache))
     lines += _nuts_lines(rows)
     lines += _ablation_lines(rows)
     # Fig 1: error vs noise (the Laplace / point-estimate rows; NUTS has its own section)
@@ -599,6 +639,9 @@ def main(argv=None):
     ap.add_argument("--fig3-draws", type=int, default=200)
     ap.add_argument("--cache", default=str(CACHE))
     ap.add_argument("--redo", action="append")
+    ap.add_argument("--rerun-cache", default=None,
+                    help="report: a second cache of the same fits redone (e.g. after a fix), shown per seed against the main one")
+    ap.add_argument("--rerun-label", default="fits redone", help="report: heading of the --rerun-cache section")
     ap.add_argument("--out", default=str(ROOT / "reports" / "paper.md"),
                     help="report written by `report` (its Fig 1 goes to figures/ beside it)")
     ap.add_argument("--notes", default=str(ROOT / "benchmarks" / "paper_notes.md"),

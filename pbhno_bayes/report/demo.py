@@ -6,7 +6,7 @@ r"""``pbhno demo``: the whole workflow on built-in defaults, written to ``report
 2. **Fit.** The shipped PB-HNO surrogate (``HybridSurrogate.pretrained("notch")``, rolled out only
    to the last observation time) as forward model, its validation error added to the likelihood
    variance (:func:`inflate_sigma`). SVI (Laplace) always; NUTS started from it when ``nuts`` is
-   True, by default only on a GPU: one gradient through the Notch surrogate costs ≈ 0.35–0.5 s on
+   True, by default only on a GPU: one gradient through the Notch surrogate costs ≈ 0.3–0.5 s on
    a 2-core CPU, so even a short NUTS run (2 × (200 + 200) iterations) takes about an hour there.
 3. **Identifiability.** :func:`pb.identifiability` (contraction, HDI ratio, z-shift, ESS, r_hat,
    Cramér–Rao bound, verdict) and the Fisher spectrum at the posterior mean.
@@ -184,9 +184,9 @@ def run_demo(out="reports/demo", *, seed: int = 0, nuts: bool | None = None, cha
         (f"{chains} chains × {samples} draws after {warmup} warmup; divergences {n_div}; failed solves "
          f"{n_fail}; max r_hat {float(summ['r_hat'].max()):.3f}; min bulk ESS {float(summ['ess_bulk'].min()):.0f}. "
          if nuts else
-         f"Laplace approximation (Gaussian in log θ at the MAP, {svi_steps} optimisation steps), "
+         f"Laplace approximation (Gaussian in log θ at the MAP, {svi_steps} Adam steps, then quasi-Newton steps to the mode), "
          f"{samples} independent draws; failed solves {n_fail}. **NUTS was not run**: one "
-         "gradient through the Notch surrogate costs 0.35–0.5 s on a 2-core CPU, so NUTS "
+         "gradient through the Notch surrogate costs 0.3–0.5 s on a 2-core CPU, so NUTS "
          "(`--nuts`) takes about an hour there; it is the default on a GPU. A Gaussian approximation "
          "understates skewed or banana-shaped posteriors, so read the intervals below with that in mind"
          + (f" — here the importance-sampling check gives PSIS k̂ = {idata.attrs['svi_pareto_k']:.2f} "

@@ -174,20 +174,23 @@ def test_svi_laplace_is_exact_and_says_so_on_a_gaussian_posterior():
 
 
 def test_svi_warns_when_the_gaussian_misses_the_posterior():
-    """x_A(t) = t·a observed with noise far above the signal (a = 0.02, σ = 0.3): small a are all
-    equally good, so the posterior of log a has a long left tail down to the prior that no Gaussian
+    """x_A(t) = t·(a + b) observed precisely: only the sum is identified, so the posterior of
+    (log a, log b) is the curved ridge e^{z_a} + e^{z_b} ≈ 2 inside the prior, a banana no Gaussian
     at the mode fits. pb.fit must say so (PSIS k̂ > 0.7) instead of returning confident numbers.
-    (PSIS cannot see a mode the Gaussian has no mass on: a check, not a proof.)"""
+    (PSIS cannot see a mode the Gaussian has no mass on: a check, not a proof.) Measured k̂ 0.89–1.08
+    over seeds 0–4 with 4000 draws. An earlier version of this test (a weakly identified rate with a
+    long tail to the prior) passed only because Adam stopped short of the mode; at the exact mode its
+    Gaussian gives k̂ 0.45–0.99 depending on the seed (0.69 for seed 0)."""
     def rhs(t, x, p):
-        return jnp.stack([p["a"], jnp.log(p["b"])])
+        return jnp.stack([p["a"] + p["b"]])
 
-    fm = UserModel(rhs, species=("A", "B"), param_names=("a", "b"), init=(0.0, 0.0), name="weak")
+    fm = UserModel(rhs, species=("A",), param_names=("a", "b"), init=(0.0,), name="sum")
     rng = np.random.default_rng(0)
-    y = TIMES[:, None] * np.array([0.02, -0.2])[None] + 0.05 * rng.standard_normal((TIMES.size, 2))
-    obs = pb.Observations.from_arrays(TIMES, y, ("A", "B"), sigma=np.array([0.3, 0.05]))
-    prior = pb.Prior([0.0, 0.0], sd=[2.0, 1.0], names=("a", "b"))
+    y = TIMES[:, None] * 2.0 + 0.05 * rng.standard_normal((TIMES.size, 1))
+    obs = pb.Observations.from_arrays(TIMES, y, ("A",), sigma=np.array([0.05]))
+    prior = pb.Prior([0.0, 0.0], sd=[1.0, 1.0], names=("a", "b"))
     with pytest.warns(pb.SamplingWarning, match="k-hat"):
-        idata = fit(fm, obs, prior, method="svi", svi_steps=200, svi_restarts=1, chains=1, samples=1000,
+        idata = fit(fm, obs, prior, method="svi", svi_steps=200, svi_restarts=1, chains=1, samples=4000,
                     seed=0, progress=False)
     assert idata.attrs["svi_pareto_k"] > 0.7
 

@@ -50,9 +50,12 @@ def test_report_keeps_nuts_rows_out_of_laplace_tables(tmp_path):
                  _row("sbinn", "point", seed, 0.05, 0.35)]
     cache = tmp_path / "runs.json"
     cache.write_text(json.dumps({f"{r['method']}|{r['noise']:g}|{r['seed']}|{r['inference']}": r for r in rows}))
+    rerun = tmp_path / "rerun.json"
+    rerun.write_text(json.dumps({"pbhno|0.2|1|svi": _row("pbhno", "svi", 1, 0.2, 0.15, covered=6, svi_pareto_k=0.5)}))
     out = tmp_path / "paper.md"
     _module().main(["report", "--cache", str(cache), "--out", str(out), "--notes", "",
-                    "--fig3-cache", str(tmp_path / "none.json")])
+                    "--fig3-cache", str(tmp_path / "none.json"), "--rerun-cache", str(rerun),
+                    "--rerun-label", "after the fix"])
     text = out.read_text()
     lines = text.splitlines()
     # Table I: one row per (method, inference), Laplace before NUTS
@@ -72,3 +75,7 @@ def test_report_keeps_nuts_rows_out_of_laplace_tables(tmp_path):
     assert "4/6 → 6/6" in seed_row and "| 0.90 |" in seed_row and "| 90 |" in seed_row and "| 1.020 |" in seed_row
     assert "| 1234 |" in seed_row and "| 2 |" in seed_row
     assert "Laplace MAE" in text and "coverage 67 %; NUTS" in text and "coverage 100 %" in text
+    # a re-run of one fit is shown against the row it redoes, not mixed into the tables
+    assert "## Re-run: after the fix" in text
+    rr = next(ln for ln in lines if ln.startswith("| pbhno | 20 | 1 | 30.0 → 15.0 |"))
+    assert "4/6 → 6/6" in rr and "0.90 → 0.50" in rr and "| 15.0 |" in rr  # means moved 0.30 → 0.15 of θ
