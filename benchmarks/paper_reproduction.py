@@ -327,7 +327,7 @@ def _nuts_lines(rows) -> list[str]:
         if both:
             sl, sn = summarise([b[0] for b in both]), summarise([b[1] for b in both])
             gap = 100 * np.mean([np.abs(np.subtract(b[1]["est"], b[0]["est"])) / np.asarray(b[0]["true"]) for b in both])
-            lines += ["", f"On these {len(both)} seeds: Laplace MAE {sl['mae']:.3f} / MAPE {sl['mape']:.1f} % / 90 % "
+            lines += ["", f"On these {len(both)} seed(s): Laplace MAE {sl['mae']:.3f} / MAPE {sl['mape']:.1f} % / 90 % "
                       f"coverage {sl['coverage']:.0f} %; NUTS MAE {sn['mae']:.3f} / MAPE {sn['mape']:.1f} % / "
                       f"coverage {sn['coverage']:.0f} %; the two posterior means differ by {gap:.1f} % of θ on average."]
         lines.append("")
