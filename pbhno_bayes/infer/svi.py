@@ -313,11 +313,24 @@ def fit_gaussian(potential, z_inits, *, key, steps: int = 1000, lr: float = 0.05
     best = int(np.argmin(final))
     m = jnp.asarray(params["m"][best])
     if guide == "laplace":
+        f = lambda z: potential(z, data)
         if hessian is None:
-            f = lambda z: potential(z, data)
-            hess = jax.jacfwd(jax.jacfwd(f))(m) if forward_mode else jax.hessian(f)(m)
+            hfun = jax.jit(jax.jacfwd(jax.jacfwd(f)) if forward_mode else jax.hessian(f))
         else:
-            hess = hessian(m, data)
+            hfun = lambda z: hessian(z, data)
+        grad = jax.jacfwd(f) if forward_mode else jax.grad(f)
+        vg = jax.jit(jax.vmap(lambda z: (f(z), grad(z))))
+
+        def bvg(zs):
+            u, g = vg(jnp.asarray(zs, dtype=jnp.float64))
+            return np.asarray(u), np.asarray(g)
+
+        u0 = float(bvg(np.asarray(m)[None])[0][0])
+        # Adam can stop short of the mode: finish with quasi-Newton steps (see newton_polish)
+        m, u_best, hess, _ = newton_polish(bvg, lambda z: np.asarray(hfun(jnp.asarray(z))), np.asarray(m),
+                                           u0 if np.isfinite(u0) else float(final[best]))
+        final = final.copy()
+        final[best] = u_best
         cov = laplace_covariance(np.asarray(hess), None if prior_hessian is None else prior_hessian(m))
     else:
         _, L = unpack(jax.tree_util.tree_map(lambda a: a[best], params))

@@ -98,6 +98,12 @@ def test_laplace_reaches_the_mode_where_adam_alone_stops_short():
     # Adam's own end point (what the fit returned before the polish) is far off in the flat directions
     adam_end = float(q.trace[-1][0])
     assert adam_end > 1.0, adam_end
+    # the same through the generic path (fit_gaussian builds its own gradient and Hessian)
+    q2 = fit_gaussian(lambda z, d: U(z), z0, key=jax.random.PRNGKey(0), steps=100, lr=0.05, guide="laplace",
+                      data=(), progress=False)
+    assert np.all(np.abs(q2.loc - a) / sd < 1e-3), (q2.loc - a) / sd
+    assert 0.0 <= q2.loss < 1e-6
+    np.testing.assert_allclose(q2.cov, np.linalg.inv(H), rtol=1e-3)
     # at a mode already reached the polish takes no step and returns the Hessian there
     z, u, Hm, n = newton_polish(batched_vg, hessian, a, 0.0)
     assert n == 0 and u == 0.0
