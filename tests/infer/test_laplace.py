@@ -44,8 +44,8 @@ def test_nonfinite_hessian_falls_back_to_the_prior():
 
 
 def test_short_svi_fit_stays_inside_the_prior():
-    """One SVI step from the prior mean is far from the mode; the Laplace posterior must still not
-    be wider than the prior (in log θ)."""
+    """One Adam step from the prior mean (then the quasi-Newton finish); wherever the optimisation
+    ends, the Laplace posterior must not be wider than the prior (in log θ)."""
     pw = pb.pathways.mapk()
     obs = pb.simulate(pw, times=8, observe=("Z",), noise=0.1, seed=3)
     idata = pb.fit(pb.MechanisticModel(pw), obs, method="svi", svi_steps=1, svi_restarts=1,
