@@ -180,13 +180,14 @@ def _fit_laplace_loop(batched_vg, hessian, z_inits, *, steps, lr, progress, cach
             trace.append(last)
             _progress(f"  SVI (laplace, {R} restarts) step {i + 1}/{steps}  best objective "
                       f"{np.min(last):.4g}  ({time.perf_counter() - t0:.1f}s)", progress)
-    final, _, *_ = batched_vg(np.asarray(m))
+    final, g_final, *_ = batched_vg(np.asarray(m))
     final = np.where(np.isfinite(final), final, np.inf)
     if not np.isfinite(final).any():
         raise FloatingPointError("every SVI restart ended at a point where the forward model fails "
                                  "or the density is not finite")
     best = int(np.argmin(final))
-    loc, u_best, hess, n_newton = newton_polish(batched_vg, hessian, np.asarray(m)[best], float(final[best]))
+    loc, u_best, hess, n_newton = newton_polish(batched_vg, hessian, np.asarray(m)[best], float(final[best]),
+                                             g=np.asarray(g_final)[best])
     final = final.copy()
     final[best] = u_best
     if n_newton:
@@ -197,7 +198,7 @@ def _fit_laplace_loop(batched_vg, hessian, z_inits, *, steps, lr, progress, cach
                           trace=np.asarray(trace), guide="laplace")
 
 
-def newton_polish(batched_vg, hessian, z, u, *, max_iter: int = 50, tol: float = 1e-6):
+def newton_polish(batched_vg, hessian, z, u, *, g=None, max_iter: int = 50, tol: float = 1e-6):
     """Quasi-Newton from ``z`` (U(z) = ``u``) to the mode of U; returns (ẑ, U(ẑ), ∇²U(ẑ), steps).
 
     Adam can stall far from the MAP: when the start is far out (|∇U| ~ 10⁵ at a prior median that
@@ -210,15 +211,17 @@ def newton_polish(batched_vg, hessian, z, u, *, max_iter: int = 50, tol: float =
     backtracking on U. Stops when the Newton decrement ∇Uᵀ|B|⁻¹∇U/2 < ``tol`` or no step decreases
     U; ∇²U is then recomputed at ẑ (the Laplace covariance needs the true curvature). A point where
     the model fails (non-finite U) is never accepted. At a mode already reached this costs one
-    gradient and the Hessian.
+    gradient (none when ``g`` = ∇U(z) is passed) and the Hessian.
     """
     z = np.asarray(z, dtype=np.float64)
     H0 = np.asarray(hessian(z), dtype=np.float64)
     if not np.all(np.isfinite(H0)):
         return z, u, H0, 0
     B = 0.5 * (H0 + H0.T)
-    _, g, *_ = batched_vg(z[None])
-    g = np.asarray(g, dtype=np.float64)[0]
+    if g is None:
+        _, g, *_ = batched_vg(z[None])
+        g = np.asarray(g)[0]
+    g = np.asarray(g, dtype=np.float64)
     steps = 0
     for _ in range(max_iter):
         if not np.all(np.isfinite(g)):
@@ -318,8 +321,7 @@ def fit_gaussian(potential, z_inits, *, key, steps: int = 1000, lr: float = 0.05
             hfun = jax.jit(jax.jacfwd(jax.jacfwd(f)) if forward_mode else jax.hessian(f))
         else:
             hfun = lambda z: hessian(z, data)
-        grad = jax.jacfwd(f) if forward_mode else jax.grad(f)
-        vg = jax.jit(jax.vmap(lambda z: (f(z), grad(z))))
+        vg = jax.jit(jax.vmap((lambda z: (f(z), jax.jacfwd(f)(z))) if forward_mode else jax.value_and_grad(f)))
 
         def bvg(zs):
             u, g = vg(jnp.asarray(zs, dtype=jnp.float64))
