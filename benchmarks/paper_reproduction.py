@@ -1,4 +1,4 @@
-"""Paper reproduction: Table I (Notch parameter recovery) and Fig 1 (error vs noise).
+"""Paper reproduction: Table I (Notch parameter recovery), Fig 1 (error vs noise), Fig 3 (Wnt field), ablations.
 
 For each seed s: a true θ drawn from the prior (seed 1000 + s; the prior mean would make recovery
 trivial), 12 irregular times in (0, 48], N and H observed in both cells, Gaussian noise of
@@ -29,6 +29,12 @@ what is missing; ``--redo METHOD`` forgets one method's results (e.g. after retr
     python benchmarks/paper_reproduction.py fig1 --seeds 5 --noise 0.05,0.1,0.2,0.4
     python benchmarks/paper_reproduction.py fig3 --seeds 5  # Wnt field from sparse β-catenin
     python benchmarks/paper_reproduction.py report          # writes reports/paper.md + figures
+
+Runs split over processes write their own ``--cache`` each and are then merged; a row that exists
+on both sides with a different result is refused. ``report --previous-cache OLD`` shows, per seed,
+what a change of the fitting code did (OLD = the same fits made with the earlier code):
+
+    python benchmarks/paper_reproduction.py merge --from part_a.json,part_b.json --cache reports/data/paper_runs.json
 
 Fig 3 (Wnt): per seed a true θ from the prior (seed 1000 + s), β-catenin of the 4 cells at 12 times
 with ``--fig3-noise`` noise (the ligand field is never observed), fit through the shipped Wnt surrogate
@@ -334,37 +340,55 @@ def _nuts_lines(rows) -> list[str]:
     return lines
 
 
-def _rerun_lines(rows, new_rows, label: str, path: str) -> list[str]:
-    """The same (method, noise, seed, inference) fitted again (``--rerun-cache``), per seed against
-    the main cache: what a change of the fitting code did to the numbers."""
+def _rerun_lines(rows, new_rows, heading: str, intro: str) -> list[str]:
+    """The same (method, noise, seed, inference) fitted twice, per seed: ``rows`` before and
+    ``new_rows`` after a change of the fitting code — what the change did to the numbers. Fits whose
+    estimates came out identical (e.g. a method the change does not touch, rerun) are counted in
+    one line instead of listed; a row carried over unchanged (same result, same wall time) is no
+    re-run and is left out."""
     old = {(r["method"], r["noise"], r["seed"], r["inference"]): r for r in rows}
-    pairs = sorted((k, old[k], r) for r in new_rows
-                   if (k := (r["method"], r["noise"], r["seed"], r["inference"])) in old)
-    if not pairs:
+    bare = lambda r: {k: v for k, v in r.items() if k != "note"}  # noqa: E731
+    order = lambda p: (METHODS.index(p[0][0]) if p[0][0] in METHODS else 99,) + p[0][1:]  # noqa: E731
+    pairs = sorted(((k, old[k], r) for r in new_rows
+                    if (k := (r["method"], r["noise"], r["seed"], r["inference"])) in old
+                    and bare(old[k]) != bare(r)), key=order)
+    same = [p for p in pairs if p[1]["est"] == p[2]["est"] and p[1].get("covered") == p[2].get("covered")]
+    pairs = [p for p in pairs if p not in same]
+    if not pairs and not same:
         return []
-    lines = [f"## Re-run: {label}", "",
-             f"The same fits again, cached in `{path}`, against the rows above (same method, noise, seed and "
-             "settings).", "",
-             "| method | noise % | seed | MAPE % before → after | 90 % covered before → after | PSIS k̂ before → after "
-             "| posterior means moved (% of θ) | wall s after |",
-             "|---|---:|---:|---|---|---|---:|---:|"]
+    lines = [f"## {heading}", "", intro, ""]
+    if same:
+        by_m = {}
+        for k, _, _ in same:
+            by_m.setdefault(k[0], []).append(k)
+        lines += ["Redone with identical estimates (bit for bit; the change does not touch these): "
+                  + "; ".join(f"`{m}` {len(ks)} fit(s) (noise {', '.join(sorted({f'{100 * k[1]:g}' for k in ks}, key=float))} %)"
+                              for m, ks in by_m.items()) + ".", ""]
+    if not pairs:
+        return lines
+    lines += ["| method | noise % | seed | MAPE % before → after | 90 % covered before → after | PSIS k̂ before → after "
+              "| posterior means moved (% of θ) | wall s after |",
+              "|---|---:|---:|---|---|---|---:|---:|"]
 
     def k_(r):
         return "—" if r.get("svi_pareto_k") is None else f"{r['svi_pareto_k']:.2f}"
 
+    def cov(r):
+        return f"{sum(r['covered'])}/{len(r['covered'])}" if "covered" in r else "—"
+
     for k, a, b in pairs:
         moved = 100 * np.mean(np.abs(np.subtract(b["est"], a["est"])) / np.asarray(a["true"]))
         lines.append(f"| {k[0]} | {100 * k[1]:g} | {k[2]} | {100 * np.mean(a['rel_err']):.1f} → "
-                     f"{100 * np.mean(b['rel_err']):.1f} | {sum(a.get('covered', []))}/6 → {sum(b.get('covered', []))}/6 "
+                     f"{100 * np.mean(b['rel_err']):.1f} | {cov(a)} → {cov(b)} "
                      f"| {k_(a)} → {k_(b)} | {moved:.1f} | {b['wall_s']:.0f} |")
-    for m in sorted({k[0] for k, _, _ in pairs}):
-        sa = summarise([a for k, a, _ in pairs if k[0] == m])
-        sb = summarise([b for k, _, b in pairs if k[0] == m])
+    for m, nz in sorted({k[:2] for k, _, _ in pairs}, key=lambda mn: (METHODS.index(mn[0]) if mn[0] in METHODS else 99, mn[1])):
+        sa = summarise([a for k, a, _ in pairs if k[:2] == (m, nz)])
+        sb = summarise([b for k, _, b in pairs if k[:2] == (m, nz)])
         kb = sb["k"]
-        lines += ["", f"`{m}` on these {sa['n']} fits: before MAE {sa['mae']:.3f} / MAPE {sa['mape']:.1f} % / coverage "
-                  f"{sa['coverage']:.0f} %; after MAE {sb['mae']:.3f} / MAPE {sb['mape']:.1f} % / coverage "
-                  f"{sb['coverage']:.0f} %" + ("" if kb is None else f"; PSIS k̂ after: median {kb[0]:.2f}, "
-                                                f"{kb[1]} of {kb[2]} above 0.7") + "."]
+        c_ = lambda s_: "" if s_["coverage"] is None else f" / coverage {s_['coverage']:.0f} %"  # noqa: E731
+        lines += ["", f"`{m}`, noise {100 * nz:g} %, on these {sa['n']} fits: before MAE {sa['mae']:.3f} / MAPE "
+                  f"{sa['mape']:.1f} %{c_(sa)}; after MAE {sb['mae']:.3f} / MAPE {sb['mape']:.1f} %{c_(sb)}"
+                  + ("" if kb is None else f"; PSIS k̂ after: median {kb[0]:.2f}, {kb[1]} of {kb[2]} above 0.7") + "."]
     lines.append("")
     return lines
 
@@ -440,7 +464,7 @@ def report(args):
     if not rows:
         raise SystemExit(f"no results in {args.cache}; run `table1` first")
     pw = pb.pathways.notch()
-    lines = ["# Paper reproduction (PB-HNO Table I, Fig 1)", "",
+    lines = ["# Paper reproduction (PB-HNO Table I, Fig 1, Fig 3, ablations)", "",
              f"Generated by `python benchmarks/paper_reproduction.py report` from the cached runs in "
              f"`{_shown(args.cache)}` (produced by the `table1` / `fig1` commands below) on "
              f"{date.today().isoformat()}, machine: {platform.machine()} {platform.system()}, 2 CPU cores, no GPU, "
@@ -456,6 +480,14 @@ def report(args):
     if args.rerun_cache:
         lines += [f"**Some of these fits were redone after a change of the fitting code: read \"Re-run: "
                   f"{args.rerun_label}\" below the Table I before quoting the tables.**", ""]
+    notes = sorted({r["note"] for r in rows if r.get("note")})
+    if notes:
+        lines += ["Rows carried over from earlier runs, with what differs about them:", ""]
+        for n in notes:
+            which = sorted((r["method"], r["inference"], r["noise"], r["seed"]) for r in rows if r.get("note") == n)
+            lines.append("* " + ", ".join(f"{m} ({inf}, noise {100 * nz:g} %, seed {sd})" for m, inf, nz, sd in which)
+                         + f": {n}.")
+        lines.append("")
     by = {}
     for r in rows:
         if r["noise"] == 0.2 and r["method"] in MAIN:
@@ -518,7 +550,34 @@ def report(args):
               "against the exact posterior of the same forward model (stored by `pb.fit` in `idata.attrs['svi_pareto_k']`; > 0.7 means the "
               "Gaussian misses the posterior's shape and its intervals are not to be trusted).", ""]
     if args.rerun_cache:
-        lines += _rerun_lines(rows, list(_load(args.rerun_cache).values()), args.rerun_label, _shown(args.rerun_cache))
+        lines += _rerun_lines(rows, list(_load(args.rerun_cache).values()), f"Re-run: {args.rerun_label}",
+                              f"The same fits again, cached in `{_shown(args.rerun_cache)}`, against the rows above "
+                              "(same method, noise, seed and settings).")
+    if args.previous_cache:
+        lines += _rerun_lines(list(_load(args.previous_cache).values()), rows,
+                              f"Before → after: {args.previous_label}",
+                              f"Every fit above that also exists in `{_shown(args.previous_cache)}` (the same method, "
+                              "noise, seed and settings, fitted with the earlier code), per seed: 'before' is "
+                              "that file, 'after' the tables above.")
+        fig3_prev = {k: v for k, v in _load(args.previous_fig3_cache).items()} if args.previous_fig3_cache else {}
+        pairs3 = [(fig3_prev[k], v) for k, v in sorted(_load(args.fig3_cache).items())
+                  if k in fig3_prev and fig3_prev[k] != v]
+        if pairs3:
+            lines += [f"Fig 3 fits before → after (`{_shown(args.previous_fig3_cache)}` → `{_shown(args.fig3_cache)}`), "
+                      f"last time point t = {pairs3[0][1]['times'][-1]:g}:", "",
+                      "| seed | rel L2 of the posterior-mean field | shape error | amplitude ratio | 90 % band coverage "
+                      "| PSIS k̂ |", "|---:|---|---|---|---|---|"]
+            for a, b in pairs3:
+                def f3(key, fmt, scale=1.0, a=a, b=b):
+                    va, vb = a.get(key), b.get(key)
+                    va = va[-1] if isinstance(va, list) else va
+                    vb = vb[-1] if isinstance(vb, list) else vb
+                    g = lambda v: "—" if v is None else format(scale * v, fmt)  # noqa: E731
+                    return f"{g(va)} → {g(vb)}"
+                lines.append(f"| {b['seed']} | {f3('rel_l2', '.3f')} | {f3('shape_l2', '.3f')} | "
+                             f"{f3('amplitude_ratio', '.2f')} | {f3('coverage90', '.0f', 100)} % | "
+                             f"{f3('svi_pareto_k', '.2f')} |")
+            lines.append("")
     lines += _nuts_lines(rows)
     lines += _ablation_lines(rows)
     # Fig 1: error vs noise (the Laplace / point-estimate rows; NUTS has its own section)
@@ -598,6 +657,36 @@ def report(args):
     print(f"wrote {_shown(args.out)}")
 
 
+def merge(args):
+    """Copy rows of other caches into ``--cache`` (or ``--fig3-cache``): runs split over several
+    processes each write their own cache, then land in one. A key present on both sides with a
+    different result is refused (it would silently replace a published number)."""
+    import fnmatch
+
+    if not args.sources:
+        raise SystemExit("merge needs --from CACHE[,CACHE...]")
+    target = args.fig3_cache if args.fig3 else args.cache
+    out = _load(target)
+    added = 0
+    for src in [s.strip() for s in args.sources.split(",") if s.strip()]:
+        if not Path(src).exists():
+            raise SystemExit(f"merge: no such cache {src}")
+        for k, v in _load(src).items():
+            if not fnmatch.fnmatchcase(k, args.select):
+                continue
+            if args.note:
+                v = {**v, "note": args.note}
+            if k in out:
+                if out[k] != v:
+                    raise SystemExit(f"merge: {k} is in {target} with a different result than in {src}; "
+                                     "remove one of them first")
+                continue
+            out[k] = v
+            added += 1
+    _save(target, out)
+    print(f"merge: {added} row(s) added to {_shown(target)} ({len(out)} in all)")
+
+
 def _shown(path) -> str:
     """``path`` relative to the project when it lies inside it, else as given."""
     p = Path(path).resolve()
@@ -616,7 +705,7 @@ def _seed_list(text: str) -> list[int]:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=("table1", "fig1", "fig3", "report"))
+    ap.add_argument("command", choices=("table1", "fig1", "fig3", "report", "merge"))
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--only-seeds", default=None, type=_seed_list,
                     help="comma-separated seeds to run instead of 0..SEEDS-1 (to split work between runs)")
@@ -642,6 +731,16 @@ def main(argv=None):
     ap.add_argument("--rerun-cache", default=None,
                     help="report: a second cache of the same fits redone (e.g. after a fix), shown per seed against the main one")
     ap.add_argument("--rerun-label", default="fits redone", help="report: heading of the --rerun-cache section")
+    ap.add_argument("--previous-cache", default=None,
+                    help="report: the same fits made with earlier code; shown per seed as 'before' against the main cache")
+    ap.add_argument("--previous-fig3-cache", default=None, help="report: the Fig 3 fits made with earlier code")
+    ap.add_argument("--previous-label", default="earlier fitting code", help="report: what --previous-cache was made with")
+    ap.add_argument("--from", dest="sources", default=None,
+                    help="merge: comma-separated caches whose rows are copied into --cache (or --fig3-cache with --fig3)")
+    ap.add_argument("--select", default="*",
+                    help="merge: copy only keys matching this glob (keys are method|noise|seed|inference)")
+    ap.add_argument("--note", default=None, help="merge: a note stored on every copied row and shown by the report")
+    ap.add_argument("--fig3", action="store_true", help="merge: into --fig3-cache instead of --cache")
     ap.add_argument("--out", default=str(ROOT / "reports" / "paper.md"),
                     help="report written by `report` (its Fig 1 goes to figures/ beside it)")
     ap.add_argument("--notes", default=str(ROOT / "benchmarks" / "paper_notes.md"),
@@ -649,6 +748,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.command == "report":
         report(args)
+    elif args.command == "merge":
+        merge(args)
     elif args.command == "fig3":
         run_fig3(args)
     else:

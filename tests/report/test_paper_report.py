@@ -79,3 +79,48 @@ def test_report_keeps_nuts_rows_out_of_laplace_tables(tmp_path):
     assert "## Re-run: after the fix" in text
     rr = next(ln for ln in lines if ln.startswith("| pbhno | 20 | 1 | 30.0 → 15.0 |"))
     assert "4/6 → 6/6" in rr and "0.90 → 0.50" in rr and "| 15.0 |" in rr  # means moved 0.30 → 0.15 of θ
+
+
+def test_merge_and_before_after_sections(tmp_path):
+    """Runs split over processes land in one cache by `merge`; a conflicting result is refused,
+    `--select`/`--note` carry a subset over with its provenance; `--previous-cache` shows every fit
+    again per seed as 'before' against the main cache ('after')."""
+    import pytest
+
+    mod = _module()
+    a, b, old = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "old.json"
+    key = lambda r: f"{r['method']}|{r['noise']:g}|{r['seed']}|{r['inference']}"  # noqa: E731
+    ra = [_row("pbhno", "svi", s, 0.2, 0.20, covered=5, svi_pareto_k=0.6) for s in (0, 1)]
+    rb = [_row("oracle", "svi", s, 0.2, 0.25, covered=4) for s in (0, 1)] + [_row("sbinn", "point", 0, 0.2, 0.3)]
+    ro = [_row("pbhno", "svi", s, 0.2, 0.40, covered=3, svi_pareto_k=1.2) for s in (0, 1)] + \
+         [_row("pbhno", "nuts", 0, 0.2, 0.35, covered=2), {**_row("sbinn", "point", 0, 0.2, 0.3), "wall_s": 99.0}]
+    for path, rows in ((a, ra), (b, rb), (old, ro)):
+        path.write_text(json.dumps({key(r): r for r in rows}))
+    main = tmp_path / "main.json"
+    mod.main(["merge", "--cache", str(main), "--from", f"{a},{b}"])
+    assert sorted(json.loads(main.read_text())) == sorted(key(r) for r in ra + rb)
+    mod.main(["merge", "--cache", str(main), "--from", f"{a}"])  # identical rows: nothing to do
+    # the old file holds a different result for a key already merged: refused, target unchanged
+    before = main.read_text()
+    with pytest.raises(SystemExit, match="pbhno\\|0.2\\|0\\|svi .*different result"):
+        mod.main(["merge", "--cache", str(main), "--from", str(old)])
+    assert main.read_text() == before
+    mod.main(["merge", "--cache", str(main), "--from", str(old), "--select", "*|nuts", "--note", "started elsewhere"])
+    merged = json.loads(main.read_text())
+    assert merged["pbhno|0.2|0|nuts"]["note"] == "started elsewhere" and len(merged) == 6
+
+    out = tmp_path / "paper.md"
+    mod.main(["report", "--cache", str(main), "--out", str(out), "--notes", "",
+              "--fig3-cache", str(tmp_path / "none.json"), "--previous-cache", str(old),
+              "--previous-label", "before the fix"])
+    lines = out.read_text().splitlines()
+    assert any(ln.startswith("* pbhno (nuts, noise 20 %, seed 0): started elsewhere") for ln in lines)
+    i = lines.index("## Before → after: before the fix")
+    per_seed = [ln for ln in lines[i:] if ln.startswith("| pbhno | 20 |")]
+    assert len(per_seed) == 2  # the two Laplace fits; the NUTS row is the same object on both sides
+    assert per_seed[0].startswith("| pbhno | 20 | 0 | 40.0 → 20.0 | 3/6 → 5/6 | 1.20 → 0.60 |"), per_seed[0]
+    # the SBINN fit redone with the same estimate (only its wall time differs) is counted, not listed
+    assert "Redone with identical estimates (bit for bit; the change does not touch these): `sbinn` 1 fit(s) " \
+           "(noise 20 %)." in lines
+    assert not [ln for ln in lines[i:] if ln.startswith("| sbinn |")]
+    assert "`pbhno`, noise 20 %, on these 2 fits: before MAE" in "\n".join(lines[i:])
