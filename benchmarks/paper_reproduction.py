@@ -559,7 +559,7 @@ def report(args):
                               f"Every fit above that also exists in `{_shown(args.previous_cache)}` (the same method, "
                               "noise, seed and settings, fitted with the earlier code), per seed: 'before' is "
                               "that file, 'after' the tables above.")
-        fig3_prev = {k: v for k, v in _load(args.previous_fig3_cache).items()} if args.previous_fig3_cache else {}
+        fig3_prev = _load(args.previous_fig3_cache) if args.previous_fig3_cache else {}
         pairs3 = [(fig3_prev[k], v) for k, v in sorted(_load(args.fig3_cache).items())
                   if k in fig3_prev and fig3_prev[k] != v]
         if pairs3:

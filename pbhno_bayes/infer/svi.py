@@ -327,10 +327,12 @@ def fit_gaussian(potential, z_inits, *, key, steps: int = 1000, lr: float = 0.05
             u, g = vg(jnp.asarray(zs, dtype=jnp.float64))
             return np.asarray(u), np.asarray(g)
 
-        u0 = float(bvg(np.asarray(m)[None])[0][0])
-        # Adam can stop short of the mode: finish with quasi-Newton steps (see newton_polish)
+        u0, g0 = bvg(np.asarray(m)[None])
+        u0 = float(u0[0])
+        # Adam can stop short of the mode: finish with quasi-Newton steps (see newton_polish); the
+        # gradient of this evaluation is handed over, not recomputed
         m, u_best, hess, _ = newton_polish(bvg, lambda z: np.asarray(hfun(jnp.asarray(z))), np.asarray(m),
-                                           u0 if np.isfinite(u0) else float(final[best]))
+                                           u0 if np.isfinite(u0) else float(final[best]), g=g0[0])
         final = final.copy()
         final[best] = u_best
         cov = laplace_covariance(np.asarray(hess), None if prior_hessian is None else prior_hessian(m))
