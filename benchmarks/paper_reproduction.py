@@ -208,7 +208,9 @@ def run_fig3_one(seed, args) -> dict:
     log_true = pw.prior.sample(1, seed=1000 + seed)[0]
     truth = dict(zip(pw.prior.names, np.exp(log_true), strict=True))
     obs = pb.simulate(pw, theta=truth, times=12, noise=args.fig3_noise, seed=seed)
-    sur = pb.HybridSurrogate.pretrained("wnt")
+    sur = pb.HybridSurrogate.pretrained(args.fig3_surrogate)
+    if sur.pathway.name != "wnt":
+        raise SystemExit(f"--fig3-surrogate {args.fig3_surrogate}: not a Wnt surrogate")
     t0 = time.perf_counter()
     idata = pb.fit(sur, inflate_sigma(obs, sur), method="svi", samples=args.fig3_draws, chains=1,
                    svi_steps=args.fig3_svi_steps, svi_restarts=args.svi_restarts, seed=seed,
@@ -227,6 +229,7 @@ def run_fig3_one(seed, args) -> dict:
     names = list(pw.prior.names)
     th = np.exp(idata.posterior["log_theta"].values.reshape(-1, len(names)))
     res = {"seed": seed, "noise": args.fig3_noise, "times": t.tolist(), "fit_s": fit_s, "draws": int(ok.sum()),
+           **({} if args.fig3_surrogate == "wnt" else {"surrogate": args.fig3_surrogate}),
            "svi_pareto_k": idata.attrs.get("svi_pareto_k"),
            "names": names, "true": [truth[n] for n in names], "est": th.mean(0).tolist(),
            "rel_l2": [], "rel_l2_prior": [], "coverage90": [], "mean_sd_rel": [],
@@ -245,7 +248,7 @@ def run_fig3_one(seed, args) -> dict:
         res["shape_l2"].append(float(np.linalg.norm(shp(mean[k]) - shp(true_f[k])) / nrm_s))
         res["shape_l2_prior"].append(float(np.linalg.norm(shp(prior_f[k]) - shp(true_f[k])) / nrm_s))
         res["amplitude_ratio"].append(float(mean[k].mean() / true_f[k].mean()))
-    if seed == 0:
+    if seed == 0 and args.fig3_surrogate == "wnt":
         _fig3_plot(true_f[-1], mean[-1], sd[-1], res, pw)
     return res
 
@@ -277,7 +280,7 @@ def _fig3_plot(true_f, mean, sd, res, pw):
 def run_fig3(args):
     cache = _load(args.fig3_cache)
     for seed in range(args.seeds):
-        key = f"fig3|{args.fig3_noise:g}|{seed}"
+        key = f"fig3|{args.fig3_noise:g}|{seed}" + ("" if args.fig3_surrogate == "wnt" else f"|{args.fig3_surrogate}")
         if key in cache:
             continue
         r = run_fig3_one(seed, args)
@@ -460,7 +463,9 @@ def report(args):
 
     cache = _load(args.cache)
     rows = list(cache.values())
-    fig3 = [v for _, v in sorted(_load(args.fig3_cache).items())]
+    fig3_all = [v for _, v in sorted(_load(args.fig3_cache).items())]
+    fig3 = [v for v in fig3_all if v.get("surrogate", "wnt") == "wnt"]
+    fig3_other = [v for v in fig3_all if v.get("surrogate", "wnt") != "wnt"]
     if not rows:
         raise SystemExit(f"no results in {args.cache}; run `table1` first")
     pw = pb.pathways.notch()
@@ -651,6 +656,32 @@ def report(args):
                   "amplitude ratio: spatial mean of the posterior-mean field over the true one. Noise "
                   f"{100 * fig3[0]['noise']:g} % of the β-catenin peak."]
         lines += ["", "![fig3](figures/paper_fig3_wnt_field.png)", ""]
+    if fig3_other:
+        base = {(r["seed"], r["noise"]): r for r in fig3}
+
+        def pair(r, b, k, key, fmt):
+            return f"{fmt(r[key][k])} / " + ("—" if b is None else fmt(b[key][k]))
+
+        for name in sorted({r["surrogate"] for r in fig3_other}):
+            rows3 = [r for r in fig3_other if r["surrogate"] == name]
+            lines += [f"### Fig 3 through `{name}` instead of `wnt`", "",
+                      f"`python benchmarks/paper_reproduction.py fig3 --seeds {len(rows3)} --fig3-surrogate {name}`: "
+                      "the same data, prior and fit, only the surrogate differs (reports/surrogate.md). Each cell: "
+                      f"`{name}` / `wnt` (the table above).", "",
+                      "| seed | t | rel L2 posterior mean | amplitude ratio | 90 % coverage | mean sd / mean L | PSIS k̂ | fit s |",
+                      "|---:|---:|---|---|---|---|---|---|"]
+            for r in rows3:
+                b = base.get((r["seed"], r["noise"]))
+                kk = "—" if r.get("svi_pareto_k") is None else f"{r['svi_pareto_k']:.2f}"
+                kb = "—" if b is None or b.get("svi_pareto_k") is None else f"{b['svi_pareto_k']:.2f}"
+                fs = f"{r['fit_s']:.0f} / " + ("—" if b is None else f"{b['fit_s']:.0f}")
+                for k, t in enumerate(r["times"]):
+                    lines.append(
+                        f"| {r['seed']} | {t:g} | {pair(r, b, k, 'rel_l2', lambda v: f'{v:.3f}')} | "
+                        f"{pair(r, b, k, 'amplitude_ratio', lambda v: f'{v:.2f}')} | "
+                        f"{pair(r, b, k, 'coverage90', lambda v: f'{100 * v:.0f} %')} | "
+                        f"{pair(r, b, k, 'mean_sd_rel', lambda v: f'{v:.3f}')} | {kk} / {kb} | {fs} |")
+            lines.append("")
     if args.notes and Path(args.notes).exists():
         lines += [Path(args.notes).read_text()]
     atomic_write_text(args.out, "\n".join(lines) + "\n")
@@ -726,6 +757,8 @@ def main(argv=None):
     ap.add_argument("--fig3-noise", type=float, default=0.1)
     ap.add_argument("--fig3-svi-steps", type=int, default=300)
     ap.add_argument("--fig3-draws", type=int, default=200)
+    ap.add_argument("--fig3-surrogate", default="wnt",
+                    help="fig3: shipped Wnt surrogate to fit through (rows for others are kept apart in the report)")
     ap.add_argument("--cache", default=str(CACHE))
     ap.add_argument("--redo", action="append")
     ap.add_argument("--rerun-cache", default=None,

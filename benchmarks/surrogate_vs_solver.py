@@ -24,6 +24,10 @@ Writes error-distribution and example-trajectory/field figures to ``--figures``.
 The pretrained surrogate is loaded pruned (its exactly-zero FNO and g_ψ blocks skipped, see
 ``HybridSurrogate.pruned``); ``--also-unpruned`` times the unpruned model (``prune=False``, both
 blocks evaluated) in the same run and records its time, ratio and difference from the pruned one.
+``--surrogate NAME`` benchmarks another shipped surrogate of the pathway (e.g. ``wnt_learned``, whose
+trained g_ψ is evaluated); ``--compare NAME`` runs a second shipped surrogate on the same θ and
+schedules in the same run (speed: its time and ratio; accuracy: its errors and, per θ, which of the
+two is closer to the reference).
 Prints one JSON object; same seed → same numbers.
 """
 
@@ -66,17 +70,32 @@ def _machine():
             "date": datetime.date.today().isoformat()}
 
 
+def _load(a):
+    """(surrogate under test, comparison surrogate or None), both as shipped (pruned)."""
+    out = []
+    for name in (a.surrogate or a.pathway, a.compare):
+        if name is None:
+            out.append(None)
+            continue
+        m = HybridSurrogate.pretrained(name)
+        if m.pathway.name != a.pathway:
+            raise ValueError(f"surrogate {name!r} is a {m.pathway.name} model, not {a.pathway}")
+        out.append(m)
+    return out
+
+
 def speed(a):
-    sur = HybridSurrogate.pretrained(a.pathway)
+    sur, cmp_ = _load(a)
     pw = sur.pathway
     ref = reference_model(pw)
     ts = jnp.linspace(0.0, pw.t_end, 25)
     rng = np.random.default_rng(0)
     idx = [pw.param_names.index(n) for n in pw.free]
-    res = {"pathway": pw.name, "grid": pw.geometry.n, "n_cells": pw.n_cells, **_machine(),
-           "skipped_blocks": list(sur.skipped_blocks), "rollout": []}
+    res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare, "grid": pw.geometry.n,
+           "n_cells": pw.n_cells, **_machine(), "skipped_blocks": list(sur.skipped_blocks), "rollout": []}
     fs = eqx.filter_jit(jax.vmap(lambda t: sur.predict(t, ts)))
-    full = HybridSurrogate.pretrained(a.pathway, prune=False)
+    fc = None if cmp_ is None else eqx.filter_jit(jax.vmap(lambda t: cmp_.predict(t, ts)))
+    full = HybridSurrogate.pretrained(a.surrogate or a.pathway, prune=False)
     fu = eqx.filter_jit(jax.vmap(lambda t: full.predict(t, ts)))
     fr = jax.jit(jax.vmap(lambda t: ref.predict(t, ts)))
     for B in a.batches:
@@ -99,10 +118,18 @@ def speed(a):
             yu = np.asarray(yu, float)
             row["unpruned_s"] = su
             row["max_abs_diff_pruned_vs_unpruned"] = float(np.nanmax(np.abs(ys - yu)))
+        if fc is not None:
+            sc, _, yc = _time(fc, ths, repeat=a.repeat, keep=True)
+            yc = np.asarray(yc, float)
+            row["compare_s"] = sc
         if B <= a.solver_max_batch:
             r_best, r_first, yr = _time(fr, th, repeat=a.repeat, keep=True)
             yr = np.asarray(yr)
             e = np.linalg.norm((ys - yr).reshape(B, -1), axis=1) / np.linalg.norm(yr.reshape(B, -1), axis=1)
+            if fc is not None:
+                ec = np.linalg.norm((yc - yr).reshape(B, -1), axis=1) / np.linalg.norm(yr.reshape(B, -1), axis=1)
+                row.update(speedup_compare=r_best / row["compare_s"], compare_rel_err_vs_solver_median=float(np.median(ec)),
+                           compare_rel_err_vs_solver_max=float(np.max(ec)), closer_than_compare=int(np.sum(e < ec)))
             if "surrogate_float64_s" in row:
                 row["speedup_float64_surrogate"] = r_best / row["surrogate_float64_s"]
             if "unpruned_s" in row:
@@ -140,9 +167,9 @@ def speed(a):
 
 
 def accuracy(a):
-    sur = HybridSurrogate.pretrained(a.pathway)
+    sur, cmp_ = _load(a)
     pw = sur.pathway
-    res = {"pathway": pw.name, **_machine(), "n": a.n}
+    res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare, **_machine(), "n": a.n}
     t0 = time.time()
     sets = {"held_out": make_dataset(pw, a.n, dt=sur.dt, horizon=sur.horizon, seed=2026),
             "counterfactual": make_dataset(pw, max(a.n // 2, 1), dt=sur.dt, horizon=sur.horizon, seed=2027,
@@ -157,14 +184,21 @@ def accuracy(a):
                   "per_species_median": np.nanmedian(ev["rel_err"], axis=0).tolist(),
                   "field_median": ev["field_median"], "field_p95": ev["field_p95"],
                   "meets_bar": bool(ev["median"] <= 0.02 and ev["p95"] <= 0.05 and ev["field_median"] <= 0.05)}
+        if cmp_ is not None:
+            ec = evaluate(cmp_, d)
+            e1, e0 = np.nanmax(ev["rel_err"], axis=1), np.nanmax(ec["rel_err"], axis=1)
+            res[k]["compare"] = {"median": ec["median"], "p95": ec["p95"], "max": float(np.nanmax(ec["rel_err"])),
+                                 "field_median": ec["field_median"], "field_p95": ec["field_p95"],
+                                 "closer_on": int(np.sum(e1 < e0)), "farther_on": int(np.sum(e1 > e0)),
+                                 "field_closer_on": int(np.sum(ev["field_err"] < ec["field_err"]))}
         print(k, json.dumps(res[k]), flush=True)
     res["seconds"] = time.time() - t0
     if a.figures:
-        _figures(Path(a.figures), sur, sets, evs)
+        _figures(Path(a.figures), sur, sets, evs, a.surrogate or a.pathway)
     return res
 
 
-def _figures(outdir, sur, sets, evs):
+def _figures(outdir, sur, sets, evs, name):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -173,7 +207,6 @@ def _figures(outdir, sur, sets, evs):
     from pbhno_bayes.pathways.base import Schedule
 
     pw = sur.pathway
-    name = pw.name
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
     for k, c in (("held_out", "C0"), ("counterfactual", "C1")):
         e = evs[k]["rel_err"].ravel()
@@ -227,6 +260,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["speed", "accuracy"])
     ap.add_argument("--pathway", default="notch", choices=["notch", "wnt"])
+    ap.add_argument("--surrogate", default=None, help="shipped surrogate to test (default: the pathway's, e.g. wnt)")
+    ap.add_argument("--compare", default=None, help="a second shipped surrogate run on the same θ (e.g. wnt)")
     ap.add_argument("--batches", type=int, nargs="*", default=[1, 64, 1024],
                     help="rollout batch sizes (none: gradient timing only)")
     ap.add_argument("--solver-max-batch", type=int, default=64,

@@ -129,7 +129,8 @@ def run(args) -> int:
             from ..surrogate import HybridSurrogate
         except ImportError:
             raise ValueError("--forward surrogate: no surrogate is installed in this build; use mechanistic") from None
-        forward = HybridSurrogate.pretrained(pw.name)
+        attrs = dict(idata.posterior.attrs) | dict(getattr(idata, "attrs", {}) or {})
+        forward = HybridSurrogate.pretrained(str(attrs.get("surrogate") or pw.name))
     else:
         forward = MechanisticModel(pw)
     target = parse_target_arg(args.target)

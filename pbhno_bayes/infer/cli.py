@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("data", help="observations: tidy CSV (time, [cell,] species, value[, sigma]) or .nc")
     p.add_argument("--forward", choices=("mechanistic", "surrogate"), default="mechanistic",
                    help="forward model: the reference solver (default) or the shipped hybrid surrogate")
+    p.add_argument("--surrogate", default=None,
+                   help="with --forward surrogate: which shipped surrogate (default: the pathway's, e.g. wnt; "
+                        "wnt_learned has a trained kinetics correction)")
     p.add_argument("--method", choices=("nuts", "svi"), default="nuts",
                    help="nuts (SVI-initialised NUTS, default) or svi (Gaussian approximation only; fast)")
     p.add_argument("--chains", type=int, default=4)
@@ -48,7 +51,12 @@ def _forward(args, pw):
             from ..surrogate import HybridSurrogate
         except ImportError:
             raise ValueError("--forward surrogate: no surrogate is installed in this build") from None
-        return HybridSurrogate.pretrained(pw.name)
+        sur = HybridSurrogate.pretrained(args.surrogate or pw.name)
+        if sur.pathway.name != pw.name:
+            raise ValueError(f"--surrogate {args.surrogate}: a {sur.pathway.name} model, not {pw.name}")
+        return sur
+    if args.surrogate:
+        raise ValueError("--surrogate is used with --forward surrogate only")
     from ..simulate import MechanisticModel
 
     return MechanisticModel(pw)
@@ -88,6 +96,8 @@ def run(args) -> int:
     for w in caught:
         if issubclass(w.category, SamplingWarning):
             print(f"warning: {w.message}", file=sys.stderr)
+    if args.forward == "surrogate":  # which shipped surrogate, for pbhno diagnose / control
+        idata.attrs["surrogate"] = args.surrogate or pw.name
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         idata.to_netcdf(str(tmp))

@@ -26,7 +26,11 @@ def register(subparsers) -> None:
     p.add_argument("--n-counterfactual", type=int, default=8, help="counterfactual-control trajectories (default 8)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--rollout", type=int, default=4, help="rollout length after the one-step curriculum")
+    p.add_argument("--rollout", type=int, default=4,
+                   help="rollout window in macro steps after the one-step curriculum (t_end/dt = the full horizon)")
+    p.add_argument("--curriculum", type=float, default=0.5,
+                   help="fraction of the steps trained on one-step windows before --rollout (default 0.5; "
+                        "0 trains on --rollout windows from the start)")
     p.add_argument("--width", type=int, default=16, help="FNO width")
     p.add_argument("--modes", type=int, default=8, help="FNO Fourier modes per axis")
     p.add_argument("--mlp-width", type=int, default=128)
@@ -37,6 +41,10 @@ def register(subparsers) -> None:
     p.add_argument("--field-substeps", type=int, default=None,
                    help="Strang sub-steps of the field physics predictor per macro step (default notch 10, wnt 5)")
     p.add_argument("--no-physics", action="store_true", help="FNO-without-physics baseline")
+    p.add_argument("--lam-pde", type=float, default=1e-6, help="weight of the PDE residual term (default 1e-6)")
+    p.add_argument("--lam-ode", type=float, default=1e-6, help="weight of the ODE residual term (default 1e-6)")
+    p.add_argument("--freeze", nargs="+", default=(), choices=("fno", "corr", "ops"),
+                   help="learned blocks kept at their initial values (a frozen FNO or g_psi is exactly zero and skipped)")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-dir", default=None, help="checkpoint + data cache directory (resumes from it)")
@@ -54,6 +62,7 @@ def run(args) -> int:
     res = train_surrogate(
         pw, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_counterfactual=args.n_counterfactual,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, rollout=args.rollout,
+        curriculum=args.curriculum, freeze=tuple(args.freeze), lam_pde=args.lam_pde, lam_ode=args.lam_ode,
         physics=not args.no_physics, width=args.width, modes=args.modes, mlp_width=args.mlp_width,
         eval_every=args.eval_every, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         dt=args.dt, log=lambda s: print(s, flush=True),

@@ -55,9 +55,11 @@ from .._io import atomic_path
 from ..pathways.base import Pathway, Schedule
 from ..pathways.geometry import laplacian_neumann
 from ..simulate.solver import MechanisticModel
-from .hybrid import HybridSurrogate, default_dt
+from .hybrid import HybridSurrogate, _exactly_zero, _with_static, default_dt
 
 __all__ = ["train_surrogate", "make_dataset", "evaluate", "TrainResult"]
+
+FREEZABLE = ("fno", "corr", "ops")
 
 
 # ----------------------------------------------------------------------------- data
@@ -306,20 +308,36 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
                     lam_ode=1e-6, lam_op=1e-2, sens_weights=None, physics=True, width=16, modes=8,
                     layers=4, mlp_width=128, mlp_depth=3, dt=None, horizon=None, clip=1.0,
                     eval_every=50, patience=6, checkpoint_dir=None, checkpoint_every=50, resume=True,
-                    max_steps_this_run=None, log_every=25, log=print, model_kwargs=None) -> TrainResult:
+                    max_steps_this_run=None, log_every=25, log=print, model_kwargs=None,
+                    freeze=()) -> TrainResult:
     """Train a :class:`HybridSurrogate` of ``pathway`` on reference-solver data (see module docstring).
 
     Returns a :class:`TrainResult`; ``result.model.validation_error`` is set (per species RMS of the
     relative validation errors) so inference can add it to the likelihood variance
     (:func:`pb.surrogate.inflate_sigma`). ``max_steps_this_run`` stops early after that many
     steps of this call (to test resumption); the checkpoint then holds the state to continue.
+    ``freeze`` names learned blocks kept at their initial values: "fno" (𝒢_φ), "corr" (g_ψ),
+    "ops" (coupling stencils). A frozen 𝒢_φ or g_ψ starts with an exactly-zero output layer, so it
+    is skipped outright (no cost, see :meth:`HybridSurrogate.pruned`); a checkpoint written with one
+    ``freeze`` setting cannot be resumed with another.
     """
+    freeze = tuple(freeze)
+    bad = [b for b in freeze if b not in FREEZABLE]
+    if bad:
+        raise ValueError(f"train_surrogate: freeze: unknown block(s) {bad}; choose from {list(FREEZABLE)}")
+    if set(freeze) == set(FREEZABLE):
+        raise ValueError("train_surrogate: freeze names every learned block; nothing would be trained")
     if not pathway.spatial:
         raise ValueError("train_surrogate: trains spatial pathways only (notch, wnt); "
                          f"{pathway.name} has no ligand field")
     for nm, v in (("n_train", n_train), ("n_val", n_val), ("steps", steps), ("batch_size", batch_size), ("rollout", rollout)):
         if int(v) < 1:
             raise ValueError(f"train_surrogate: {nm} must be >= 1, got {v}")
+    for nm, v in (("lam_y", lam_y), ("lam_pde", lam_pde), ("lam_ode", lam_ode), ("lam_op", lam_op)):
+        if not (np.isfinite(float(v)) and float(v) >= 0):
+            raise ValueError(f"train_surrogate: {nm} is a loss weight and must be finite and >= 0; got {v}")
+    if not (0.0 <= float(curriculum) <= 1.0):
+        raise ValueError(f"train_surrogate: curriculum is the fraction of one-step steps, in [0, 1]; got {curriculum}")
     dt = float(dt if dt is not None else default_dt(pathway))
     horizon = float(horizon if horizon is not None else pathway.t_end)
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -343,7 +361,15 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     weights = jnp.ones(pathway.n_species) if sens_weights is None else jnp.asarray(sens_weights, float)
     if weights.shape != (pathway.n_species,):
         raise ValueError(f"train_surrogate: sens_weights must have one weight per species {pathway.species}")
-    params, static = eqx.partition(model, eqx.is_inexact_array)
+    model = _with_static(model, skip_fno=model.skip_fno or ("fno" in freeze and model.fno is not None
+                                                             and _exactly_zero(model.fno.proj)),
+                         skip_corr=model.skip_corr or ("corr" in freeze and _exactly_zero(model.corr.mlp.layers[-1])))
+    spec = jax.tree_util.tree_map(eqx.is_inexact_array, model)
+    for b in freeze:
+        if getattr(model, b) is not None:
+            spec = eqx.tree_at(lambda m, b=b: getattr(m, b), spec,
+                               replace=jax.tree_util.tree_map(lambda _: False, getattr(spec, b)))
+    params, static = eqx.partition(model, spec)
     opt, sched_lr = _optimizer(float(lr), int(steps), float(clip))
     opt_state = opt.init(params)
     key = jax.random.PRNGKey(seed + 12345)
@@ -436,11 +462,8 @@ def _summary(ev: dict) -> dict:
 
 
 def _with_validation_error(model: HybridSurrogate, err) -> HybridSurrogate:
-    cfg = model.config()
-    cfg["validation_error"] = [float(v) for v in err]
-    skeleton = HybridSurrogate(model.pathway, **cfg, key=0)
-    # same array leaves, new static metadata
-    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(skeleton), jax.tree_util.tree_leaves(model))
+    # same array leaves and static fields (including skipped frozen blocks), new validation error
+    return _with_static(model, validation_error=tuple(float(v) for v in err))
 
 
 def write_metrics(path, metrics: dict):

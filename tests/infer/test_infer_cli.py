@@ -53,3 +53,20 @@ def test_bad_input(tmp_path, capsys):
     csv.write_text("time,species,value\n1.0,X,0.1\n")
     assert main(["fit", "mapk", str(csv), "--out", str(tmp_path / "p.txt")]) == 2
     assert ".nc" in capsys.readouterr().err
+
+
+def test_surrogate_choice_is_checked():
+    """--surrogate picks a shipped surrogate of the same pathway; anything else is refused."""
+    from argparse import Namespace
+
+    from pbhno_bayes.infer.cli import _forward
+
+    wnt = pb.pathways.wnt()
+    assert _forward(Namespace(forward="surrogate", surrogate="wnt_learned"), wnt).skipped_blocks == ("fno",)
+    assert _forward(Namespace(forward="surrogate", surrogate=None), wnt).skipped_blocks == ("fno", "corr")
+    with pytest.raises(ValueError, match="a wnt model, not notch"):
+        _forward(Namespace(forward="surrogate", surrogate="wnt_learned"), pb.pathways.notch())
+    with pytest.raises(ValueError, match="--forward surrogate only"):
+        _forward(Namespace(forward="mechanistic", surrogate="wnt_learned"), wnt)
+    with pytest.raises(ValueError, match="no pretrained surrogate"):
+        _forward(Namespace(forward="surrogate", surrogate="wnt_v9"), wnt)

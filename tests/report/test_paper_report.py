@@ -124,3 +124,33 @@ def test_merge_and_before_after_sections(tmp_path):
            "(noise 20 %)." in lines
     assert not [ln for ln in lines[i:] if ln.startswith("| sbinn |")]
     assert "`pbhno`, noise 20 %, on these 2 fits: before MAE" in "\n".join(lines[i:])
+
+
+def _fig3_row(seed, rel, surrogate=None):
+    r = {"seed": seed, "noise": 0.1, "times": [6.0, 12.0], "fit_s": 50.0, "draws": 200, "svi_pareto_k": 0.5,
+         "names": ["D"], "true": [1.0], "est": [1.1], "rel_l2": [rel, rel / 2], "rel_l2_prior": [0.5, 0.4],
+         "coverage90": [0.9, 0.8], "mean_sd_rel": [0.1, 0.1], "shape_l2": [0.05, 0.04],
+         "shape_l2_prior": [0.2, 0.2], "amplitude_ratio": [1.2, 1.1]}
+    return r if surrogate is None else {**r, "surrogate": surrogate}
+
+
+def test_fig3_rows_of_another_surrogate_are_kept_apart(tmp_path):
+    """Fig 3 fits through `--fig3-surrogate wnt_learned` get their own paired table and never enter the
+    main Fig 3 table (which is the shipped `wnt` surrogate's)."""
+    cache = tmp_path / "runs.json"
+    cache.write_text(json.dumps({"pbhno|0.2|0|svi": _row("pbhno", "svi", 0, 0.2, 0.3, covered=4)}))
+    f3 = tmp_path / "fig3.json"
+    f3.write_text(json.dumps({"fig3|0.1|0": _fig3_row(0, 0.300), "fig3|0.1|1": _fig3_row(1, 0.200),
+                              "fig3|0.1|0|wnt_learned": _fig3_row(0, 0.111, "wnt_learned")}))
+    out = tmp_path / "paper.md"
+    _module().main(["report", "--cache", str(cache), "--out", str(out), "--notes", "", "--fig3-cache", str(f3)])
+    lines = out.read_text().splitlines()
+    i = lines.index("## Fig 3 — Wnt ligand field from sparse β-catenin observations")
+    j = lines.index("### Fig 3 through `wnt_learned` instead of `wnt`")
+    main_rows = [ln for ln in lines[i:j] if ln.startswith(("| 0 |", "| 1 |"))]
+    assert len(main_rows) == 4 and not any("0.111" in ln for ln in main_rows)
+    assert "`python benchmarks/paper_reproduction.py fig3 --seeds 2`" in "\n".join(lines[i:j])
+    paired = [ln for ln in lines[j:] if ln.startswith("| 0 |")]
+    assert paired[0].startswith("| 0 | 6 | 0.111 / 0.300 | 1.20 / 1.20 | 90 % / 90 % |"), paired[0]
+    assert paired[1].startswith("| 0 | 12 | 0.056 / 0.150 |"), paired[1]
+    assert not [ln for ln in lines[j:] if ln.startswith("| 1 |")]

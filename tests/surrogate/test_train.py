@@ -43,6 +43,34 @@ def test_bad_arguments(pw):
         train_surrogate(pw, n_train=0)
     with pytest.raises(ValueError, match="spatial|ODE-only"):
         train_surrogate(pb.pathways.mapk())
+    with pytest.raises(ValueError, match="lam_pde"):
+        train_surrogate(pw, lam_pde=-1.0)
+    with pytest.raises(ValueError, match="curriculum"):
+        train_surrogate(pw, curriculum=1.5)
+    with pytest.raises(ValueError, match="unknown block"):
+        train_surrogate(pw, freeze=("fno", "mlp"))
+    with pytest.raises(ValueError, match="nothing would be trained"):
+        train_surrogate(pw, freeze=("fno", "corr", "ops"))
+
+
+@pytest.mark.slow  # one tiny training run (compiles its step): ~1-2 min on the 2-core CPU
+def test_frozen_blocks_stay_at_their_initial_values(tmp_path, pw):
+    """freeze=("fno",): the FNO keeps its exactly-zero projection and is skipped, while g_ψ and the
+    coupling stencils train (their weights move) — the "learned kinetics correction only" variant."""
+    from pbhno_bayes.surrogate import HybridSurrogate
+
+    res = train_surrogate(pw, checkpoint_dir=tmp_path / "f", freeze=("fno",), **{**TINY, "n_val": 1})
+    init = HybridSurrogate(pw, width=4, modes=2, layers=2, mlp_width=8, mlp_depth=1, dt=1.0, key=0,
+                           field_substeps=2, ode_steps=1)
+    m = res.model
+    assert m.skip_fno and not m.skip_corr
+    for a, b in zip(_leaves(m.fno), _leaves(init.fno), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert np.any(np.asarray(m.corr.mlp.layers[-1].weight) != 0)  # g_ψ's output layer trained
+    assert not np.array_equal(np.asarray(m.ops.stencil_A), np.asarray(init.ops.stencil_A))
+    # saved and reloaded, the frozen block is recognised as exactly zero and skipped again
+    m.save(tmp_path / "w")
+    assert HybridSurrogate.load(tmp_path / "w").skipped_blocks == ("fno",)
 
 
 def test_no_physics_baseline_is_trained_on_data_only():
