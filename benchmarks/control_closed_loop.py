@@ -91,7 +91,9 @@ def main(argv=None):
                     help="notch: merge the JSON files of runs split with --first into --out and redraw --figure")
     ap.add_argument("--replan-every", type=int, default=2, help="notch: intervals applied per plan")
     ap.add_argument("--svi-steps", type=int, default=300, help="notch: SVI steps of the posterior fit")
-    ap.add_argument("--posterior-method", choices=("laplace", "is", "svi"), default="laplace",
+    ap.add_argument("--warm-start", action="store_true",
+                    help="notch: restart the surrogate at each plan start (robust_mpc warm_start)")
+    ap.add_argument("--posterior-method", choices=("laplace", "is", "svi"), default="svi",
                     help="notch: posterior approximation")
     ap.add_argument("--first", type=int, default=0, help="notch: skip true systems before this index "
                     "(to split the systems over processes; the draws are the same)")
@@ -462,6 +464,7 @@ def notch_main(args):
                 res = closed_loop(sur, theta, ens, NOTCH_TARGET, n_steps=args.steps, obs=obs, truth=ref, horizon=4,
                                   dt=3.0, draws=args.draws, noise=0.1, iters=args.iters,
                                   replan_iters=args.replan_iters, replan_every=args.replan_every, seed=100 + i,
+                                  warm_start=args.warm_start,
                                   keep_plans=(i == 0), **NOTCH_CONTROLLERS[c])
             except ValueError as e:  # reported, never hidden
                 failures.append(dict(system=i, controller=c, error=str(e)))

@@ -128,7 +128,7 @@ def closed_loop(forward, true_theta, posterior, target, n_steps: int = 5, *, obs
                 alpha: float = 0.9, noise: float = 0.05, measure=None, iters: int = 200,
                 replan_iters: int | None = None, lr: float = 0.05, bounds=None, budget=None, R=1e-2,
                 t_start: float | None = None, seed: int = 0, svi_kwargs: dict | None = None,
-                keep_plans: bool = False, replan_every: int = 1) -> ClosedLoopResult:
+                keep_plans: bool = False, replan_every: int = 1, warm_start: bool = False) -> ClosedLoopResult:
     r"""Receding-horizon MPC of the true system θ* (see module docstring).
 
     Parameters
@@ -150,6 +150,8 @@ def closed_loop(forward, true_theta, posterior, target, n_steps: int = 5, *, obs
     measure : species measured after each interval (default the pathway's default observables).
     iters, replan_iters : optimiser iterations for the first plan and for the warm-started re-plans
         (default iters // 2).
+    warm_start : passed to every :func:`robust_mpc` call (a spatial surrogate restarted at each plan
+        start, which must then lie on its macro grid; each distinct start compiles once).
     Other arguments as for :func:`robust_mpc`.
     """
     import time
@@ -218,7 +220,7 @@ def closed_loop(forward, true_theta, posterior, target, n_steps: int = 5, *, obs
             plan = robust_mpc(forward, ens, target, horizon=horizon, dt=dt, risk=risk, kappa=kappa, alpha=alpha,
                               draws=None, nominal=nominal, bounds=bounds, budget=budget, R=R,
                               iters=iters if k == 0 else replan_iters, lr=lr, t_start=t, past=past, u0=u0,
-                              seed=seed, _past_capacity=capacity)
+                              seed=seed, warm_start=warm_start, _past_capacity=capacity)
             planned.append(plan.success_probability)
             if keep_plans:
                 plans.append(plan)

@@ -56,3 +56,25 @@ def test_warm_start_plan_equals_cold_plan(small):
         robust_mpc(sur, th, target, warm_start=True, **{**kw, "t_start": 3.5})
     with pytest.raises(ValueError, match="warm_start=True needs"):
         robust_mpc(pb.MechanisticModel(pw), th, target, warm_start=True, **kw)
+
+
+def test_closed_loop_warm_start_matches_cold(small):
+    """closed_loop(warm_start=True) restarts the surrogate at every re-plan start (two starts here):
+    same first objective, applied controls within the plans' agreement, same outcome."""
+    from pbhno_bayes.control import closed_loop
+
+    pw, sur = small
+    rng = np.random.default_rng(1)
+    th = np.tile(np.asarray(pw.nominal_values), (3, 1)) * np.exp(0.1 * rng.standard_normal((3, len(pw.param_names))))
+    kw = dict(n_steps=2, truth=sur, horizon=3, dt=1.0, t_start=4.0, iters=6, replan_iters=3, lr=0.05,
+              noise=0.05, keep_plans=True, seed=3)
+    target = {"H@1": (0.5, 1.0)}
+    cold = closed_loop(sur, None, th, target, **kw)
+    warm = closed_loop(sur, None, th, target, warm_start=True, **kw)
+    assert len(warm.plans) == len(cold.plans) == 2
+    assert warm.plans[0].cost_history[0] == pytest.approx(cold.plans[0].cost_history[0], rel=1e-12)
+    width = np.array([hi - lo for lo, hi in warm.plans[0].bounds.values()])
+    assert np.max(np.abs(warm.u - cold.u) / width) < 0.05, (warm.u, cold.u)
+    np.testing.assert_allclose(warm.true_states, cold.true_states, rtol=0.02, atol=1e-3)
+    with pytest.raises(ValueError, match="warm_start=True needs"):
+        closed_loop(pb.MechanisticModel(pw), None, th, target, warm_start=True, **{**kw, "truth": None})
