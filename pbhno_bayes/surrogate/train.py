@@ -8,7 +8,10 @@ solver (:class:`pb.MechanisticModel`, same grid) saved at the macro nodes t_k = 
 the source-labelled field components.
 
 Loss (eq 7) on a minibatch of B windows of r macro steps, teacher-forced from the true state at a
-random node (r = 1 for the first ``curriculum`` fraction of steps, then r = ``rollout``)::
+random node (r = 1 for the first ``curriculum`` fraction of steps, then r = ``rollout``; with
+``rollout`` = K, the number of macro steps, and ``curriculum=0`` every window is the whole trajectory
+from t = 0, which is what made the Wnt kinetics correction beat the physics predictor, see
+reports/surrogate.md)::
 
     L = λ_y [ Σ_s w_s mean((x̂_s − x_s)/σ_s)² + mean((L̂ − L)/s_L)² ]
       + λ_PDE mean(R_PDE / s_L)²      R_PDE = (L̂_{k+1} − L̂_k)/Δt − ½(𝒩(L̂_k, x̂_k) + 𝒩(L̂_{k+1}, x̂_{k+1}))
