@@ -58,6 +58,18 @@ def test_warm_start_plan_equals_cold_plan(small):
         robust_mpc(pb.MechanisticModel(pw), th, target, warm_start=True, **kw)
 
 
+def test_closed_loop_passes_warm_start_on(small):
+    """closed_loop(warm_start=True) reaches robust_mpc: a forward model that cannot restart is refused."""
+    from pbhno_bayes.control import closed_loop
+
+    pw, _ = small
+    th = np.tile(np.asarray(pw.nominal_values), (2, 1))
+    with pytest.raises(ValueError, match="warm_start=True needs"):
+        closed_loop(pb.MechanisticModel(pw), None, th, {"H@1": (0.5, 1.0)}, n_steps=1, horizon=3, dt=1.0,
+                    t_start=4.0, iters=2, warm_start=True)
+
+
+@pytest.mark.slow  # two closed loops with two re-plan starts each (≈ 110 s on the 2-core CPU)
 def test_closed_loop_warm_start_matches_cold(small):
     """closed_loop(warm_start=True) restarts the surrogate at every re-plan start (two starts here):
     same first objective, applied controls within the plans' agreement, same outcome."""
