@@ -33,6 +33,18 @@ def test_predict_from_node_state_equals_full_rollout(small):
         sur.node_of(4.3)
 
 
+def test_warm_start_refusals(small):
+    """t_start off the surrogate's time grid, or a forward model without restart: refused."""
+    pw, sur = small
+    th = np.tile(np.asarray(pw.nominal_values), (2, 1))
+    kw = dict(horizon=4, dt=1.0, iters=2, lr=0.05)
+    with pytest.raises(ValueError, match="not a macro node"):
+        robust_mpc(sur, th, {"H@1": (0.5, 1.0)}, warm_start=True, t_start=3.5, **kw)
+    with pytest.raises(ValueError, match="warm_start=True needs"):
+        robust_mpc(pb.MechanisticModel(pw), th, {"H@1": (0.5, 1.0)}, warm_start=True, t_start=4.0, **kw)
+
+
+@pytest.mark.slow  # two optimisations through the surrogate (≈ 55 s on the 2-core CPU)
 def test_warm_start_plan_equals_cold_plan(small):
     pw, sur = small
     rng = np.random.default_rng(0)
