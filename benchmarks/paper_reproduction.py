@@ -208,9 +208,10 @@ def run_fig3_one(seed, args) -> dict:
     log_true = pw.prior.sample(1, seed=1000 + seed)[0]
     truth = dict(zip(pw.prior.names, np.exp(log_true), strict=True))
     obs = pb.simulate(pw, theta=truth, times=12, noise=args.fig3_noise, seed=seed)
-    sur = pb.HybridSurrogate.pretrained(args.fig3_surrogate)
-    if sur.pathway.name != "wnt":
-        raise SystemExit(f"--fig3-surrogate {args.fig3_surrogate}: not a Wnt surrogate")
+    try:
+        sur = pb.HybridSurrogate.pretrained(args.fig3_surrogate, pathway="wnt")
+    except ValueError as e:
+        raise SystemExit(f"--fig3-surrogate: {e}") from None
     t0 = time.perf_counter()
     idata = pb.fit(sur, inflate_sigma(obs, sur), method="svi", samples=args.fig3_draws, chains=1,
                    svi_steps=args.fig3_svi_steps, svi_restarts=args.svi_restarts, seed=seed,

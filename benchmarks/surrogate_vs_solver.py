@@ -77,10 +77,7 @@ def _load(a):
         if name is None:
             out.append(None)
             continue
-        m = HybridSurrogate.pretrained(name)
-        if m.pathway.name != a.pathway:
-            raise ValueError(f"surrogate {name!r} is a {m.pathway.name} model, not {a.pathway}")
-        out.append(m)
+        out.append(HybridSurrogate.pretrained(name, pathway=a.pathway))
     return out
 
 

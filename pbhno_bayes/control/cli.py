@@ -130,7 +130,7 @@ def run(args) -> int:
         except ImportError:
             raise ValueError("--forward surrogate: no surrogate is installed in this build; use mechanistic") from None
         attrs = dict(idata.posterior.attrs) | dict(getattr(idata, "attrs", {}) or {})
-        forward = HybridSurrogate.pretrained(str(attrs.get("surrogate") or pw.name))
+        forward = HybridSurrogate.pretrained(str(attrs.get("surrogate") or pw.name), pathway=pw)
     else:
         forward = MechanisticModel(pw)
     target = parse_target_arg(args.target)

@@ -34,7 +34,7 @@ def _forward_from_idata(idata):
     if attrs.get("forward", "mechanistic") == "surrogate":
         from pbhno_bayes.surrogate import HybridSurrogate  # lazy: heavy import
 
-        return HybridSurrogate.pretrained(attrs.get("surrogate", pw.name))
+        return HybridSurrogate.pretrained(attrs.get("surrogate", pw.name), pathway=pw)
     return pb.MechanisticModel(pw)
 
 

@@ -51,10 +51,10 @@ def _forward(args, pw):
             from ..surrogate import HybridSurrogate
         except ImportError:
             raise ValueError("--forward surrogate: no surrogate is installed in this build") from None
-        sur = HybridSurrogate.pretrained(args.surrogate or pw.name)
-        if sur.pathway.name != pw.name:
-            raise ValueError(f"--surrogate {args.surrogate}: a {sur.pathway.name} model, not {pw.name}")
-        return sur
+        try:
+            return HybridSurrogate.pretrained(args.surrogate or pw.name, pathway=pw)
+        except ValueError as e:
+            raise ValueError(f"--surrogate: {e}") from None
     if args.surrogate:
         raise ValueError("--surrogate is used with --forward surrogate only")
     from ..simulate import MechanisticModel

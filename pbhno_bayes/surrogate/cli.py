@@ -41,11 +41,18 @@ def register(subparsers) -> None:
     p.add_argument("--field-substeps", type=int, default=None,
                    help="Strang sub-steps of the field physics predictor per macro step (default notch 10, wnt 5)")
     p.add_argument("--no-physics", action="store_true", help="FNO-without-physics baseline")
+    p.add_argument("--corr-theta", action="store_true",
+                   help="the kinetics correction g_psi also sees the normalised log parameters (log theta - prior mean)/sd")
     p.add_argument("--lam-pde", type=float, default=1e-6, help="weight of the PDE residual term (default 1e-6)")
     p.add_argument("--lam-ode", type=float, default=1e-6, help="weight of the ODE residual term (default 1e-6)")
+    p.add_argument("--data-norm", choices=("global", "trajectory"), default="global",
+                   help="scale of the data term's errors: one per species over all data (default) or each "
+                        "trajectory's own RMS (the relative error the validation score uses)")
     p.add_argument("--freeze", nargs="+", default=(), choices=("fno", "corr", "ops"),
                    help="learned blocks kept at their initial values (a frozen FNO or g_psi is exactly zero and skipped)")
     p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--patience", type=int, default=6,
+                   help="early stopping: validations without a new best before training stops (default 6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-dir", default=None, help="checkpoint + data cache directory (resumes from it)")
     p.add_argument("--checkpoint-every", type=int, default=50)
@@ -62,11 +69,12 @@ def run(args) -> int:
     res = train_surrogate(
         pw, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_counterfactual=args.n_counterfactual,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, rollout=args.rollout,
-        curriculum=args.curriculum, freeze=tuple(args.freeze), lam_pde=args.lam_pde, lam_ode=args.lam_ode,
+        curriculum=args.curriculum, freeze=tuple(args.freeze), data_norm=args.data_norm, lam_pde=args.lam_pde, lam_ode=args.lam_ode,
         physics=not args.no_physics, width=args.width, modes=args.modes, mlp_width=args.mlp_width,
-        eval_every=args.eval_every, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every, patience=args.patience, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         dt=args.dt, log=lambda s: print(s, flush=True),
-        model_kwargs={k: v for k, v in (("ode_steps", args.ode_steps), ("field_substeps", args.field_substeps))
+        model_kwargs={k: v for k, v in (("ode_steps", args.ode_steps), ("field_substeps", args.field_substeps),
+                                        ("corr_theta", args.corr_theta or None))
                       if v is not None} or None)
     meta = {"command": "pbhno " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "metrics": res.metrics,
             "history": res.history}

@@ -25,7 +25,9 @@ ODE-only pathways (MAPK) skip 1–2: f = cell_rhs(x, 0; θ, u) + g_ψ(x, u) in o
 (g_ψ sees the control there, see ``benchmarks/surrogate_mapk_feedback.py``).
 
 ``physics=False`` is the "FNO without physics" baseline: no physics predictor (P = L_k), no
-mechanistic kinetics (f = g_ψ, which then also sees normalised log θ_free).
+mechanistic kinetics (f = g_ψ, which then also sees normalised log θ_free). ``corr_theta=True``
+gives g_ψ the normalised log θ_free with the physics kept, f = f_mech + g_ψ(x, ℓ, z(θ)): a
+correction that can depend on the parameters (the predictor's error does).
 
 Exactly-zero learned blocks: 𝒢_φ and g_ψ end in zero-initialised layers, and a block whose last
 layer is still exactly zero contributes exactly 0. :meth:`HybridSurrogate.pruned` (applied by
@@ -93,6 +95,8 @@ class HybridSurrogate(SolveBackedModel):
     width, modes, layers : int    FNO width, retained Fourier modes per axis, spectral layers (4).
     mlp_width, mlp_depth : int    g_ψ hidden width and depth (Table II: 128, 3).
     physics : bool                False gives the no-physics FNO baseline.
+    corr_theta : bool             g_ψ also sees z(θ_free) = (log θ_free − prior mean)/prior sd
+                                  (always so without physics).
     adjoint : {"recursive", "backsolve", "forward"}   gradient of the ODE block.
     ode_steps : int               Tsit5 steps per macro step, fixed; 0 = adaptive PID (ode_rtol,
                                   ode_atol, ode_max_steps). Default Notch 0 (2 fixed steps blew up
@@ -115,6 +119,7 @@ class HybridSurrogate(SolveBackedModel):
     mlp_width: int = eqx.field(static=True)
     mlp_depth: int = eqx.field(static=True)
     physics: bool = eqx.field(static=True)
+    corr_theta: bool = eqx.field(static=True)
     adjoint: str = eqx.field(static=True)
     ode_rtol: float = eqx.field(static=True)
     ode_atol: float = eqx.field(static=True)
@@ -129,7 +134,7 @@ class HybridSurrogate(SolveBackedModel):
     skip_corr: bool = eqx.field(static=True)
 
     def __init__(self, pathway: Pathway, *, dt=None, horizon=None, width=16, modes=8, layers=4,
-                 mlp_width=128, mlp_depth=3, physics=True, adjoint="recursive", ode_rtol=1e-6,
+                 mlp_width=128, mlp_depth=3, physics=True, corr_theta=False, adjoint="recursive", ode_rtol=1e-6,
                  ode_atol=1e-8, ode_max_steps=2048, ode_steps=None, field_substeps=None, x_scale=None, field_scale=1.0,
                  validation_error=None, key=0):
         if not isinstance(pathway, Pathway):
@@ -147,6 +152,7 @@ class HybridSurrogate(SolveBackedModel):
         self.width, self.modes, self.layers = int(width), int(modes), int(layers)
         self.mlp_width, self.mlp_depth = int(mlp_width), int(mlp_depth)
         self.physics, self.adjoint = bool(physics), adjoint
+        self.corr_theta = bool(corr_theta) or not self.physics
         self.ode_rtol, self.ode_atol, self.ode_max_steps = float(ode_rtol), float(ode_atol), int(ode_max_steps)
         self.ode_steps = int(ode_steps if ode_steps is not None else _DEFAULT_ODE_STEPS.get(pathway.name, 2))
         self.field_substeps = int(field_substeps if field_substeps is not None else _DEFAULT_SUBSTEPS.get(pathway.name, 10))
@@ -159,7 +165,7 @@ class HybridSurrogate(SolveBackedModel):
         self.validation_error = None if validation_error is None else tuple(float(v) for v in validation_error)
         self.skip_fno = self.skip_corr = False
         k1, k2 = jax.random.split(key)
-        n_extra = 0 if physics else len(pathway.free)
+        n_extra = len(pathway.free) if self.corr_theta else 0
         if not pathway.spatial:
             # ODE-only pathways: g_ψ also sees the control u(t) (an unmodelled mechanism such as
             # MAPK's feedback on the stimulated first step scales with the stimulus)
@@ -183,7 +189,7 @@ class HybridSurrogate(SolveBackedModel):
         """Constructor keyword arguments (JSON-serialisable) that rebuild this model's skeleton."""
         return {"dt": self.dt, "horizon": self.horizon, "width": self.width, "modes": self.modes,
                 "layers": self.layers, "mlp_width": self.mlp_width, "mlp_depth": self.mlp_depth,
-                "physics": self.physics, "adjoint": self.adjoint, "ode_rtol": self.ode_rtol,
+                "physics": self.physics, "corr_theta": self.corr_theta, "adjoint": self.adjoint, "ode_rtol": self.ode_rtol,
                 "ode_atol": self.ode_atol, "ode_max_steps": self.ode_max_steps, "ode_steps": self.ode_steps, "field_substeps": self.field_substeps,
                 "x_scale": list(self.x_scale), "field_scale": self.field_scale,
                 "validation_error": None if self.validation_error is None else list(self.validation_error)}
@@ -219,7 +225,7 @@ class HybridSurrogate(SolveBackedModel):
         return model.pruned() if prune else model
 
     @classmethod
-    def pretrained(cls, name: str, prune: bool = True) -> HybridSurrogate:
+    def pretrained(cls, name: str, prune: bool = True, pathway=None) -> HybridSurrogate:
         """Shipped surrogate: ``"notch"`` (two cells, grid 32), ``"wnt"`` (four cells, grid 32) or
         ``"wnt_learned"`` (the Wnt model with a trained kinetics correction g_ψ).
 
@@ -229,10 +235,25 @@ class HybridSurrogate(SolveBackedModel):
         ``wnt_learned`` was trained on full-horizon rollouts with the FNO frozen at zero
         (``pbhno train … --rollout 24 --curriculum 0 --freeze fno``): its g_ψ halves the β-catenin
         error of ``wnt`` on held-out θ (0.42 → 0.24 % median, 31 of 32 θ closer) at about twice the
-        rollout cost (reports/surrogate.md); its FNO is skipped."""
+        rollout cost (reports/surrogate.md); its FNO is skipped.
+
+        ``pathway`` (a name or a :class:`Pathway`), if given, is the pathway the caller needs: a
+        shipped model of another pathway (for a :class:`Pathway`: other cells, grid or free
+        parameters) is refused with a one-line error before it is loaded."""
         avail = sorted(p.stem for p in WEIGHTS_DIR.glob("*.eqx"))
         if name not in avail:
             raise ValueError(f"no pretrained surrogate {name!r}; shipped: {avail}")
+        if pathway is not None:
+            want = pathway.name if isinstance(pathway, Pathway) else str(pathway)
+            doc = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+            if doc["pathway"] != want:
+                raise ValueError(f"surrogate {name!r} is a {doc['pathway']} model, not {want}")
+            if isinstance(pathway, Pathway):  # same cells, grid and free parameters
+                have = doc.get("pathway_kwargs", {})
+                diff = [f"{k}={have.get(k)!r} (asked {pathway.kwargs.get(k)!r})" for k in ("cells", "grid", "free")
+                        if k in pathway.kwargs and _norm(have.get(k)) != _norm(pathway.kwargs.get(k))]
+                if diff:
+                    raise ValueError(f"surrogate {name!r} was trained for {want} with " + ", ".join(diff))
         return cls.load(WEIGHTS_DIR / name, prune=prune)
 
     def pruned(self) -> HybridSurrogate:
@@ -308,7 +329,7 @@ class HybridSurrogate(SolveBackedModel):
         return self.pathway.cell_rhs(x, ell, p, u) + g
 
     def _extra(self, theta):
-        if self.physics:
+        if not self.corr_theta or self.skip_corr:
             return None
         pw = self.pathway
         idx = [pw.param_names.index(n) for n in pw.free]
@@ -551,6 +572,10 @@ class HybridSurrogate(SolveBackedModel):
         field = (1 - s) * Ls[k] + s * Ls[k + 1]
         return states, field
 
+
+
+def _norm(v):
+    return list(v) if isinstance(v, (list, tuple)) else v
 
 
 def _with_static(model, **fields):

@@ -63,6 +63,7 @@ from .hybrid import HybridSurrogate, _exactly_zero, _with_static, default_dt
 __all__ = ["train_surrogate", "make_dataset", "evaluate", "TrainResult"]
 
 FREEZABLE = ("fno", "corr", "ops")
+DATA_NORMS = ("global", "trajectory")
 
 
 # ----------------------------------------------------------------------------- data
@@ -169,7 +170,7 @@ def _pde_rhs(model: HybridSurrogate, L, x, p, u):
     return D * lap - (lam + sink) * L + src
 
 
-def _window_loss(model: HybridSurrogate, theta, edges, values, L, x, k0, r, weights):
+def _window_loss(model: HybridSurrogate, theta, edges, values, L, x, k0, r, weights, data_norm="global"):
     """Loss terms for one trajectory window of r steps from node k0. L (K+1,F,n,n), x (K+1,C,S)."""
     pw = model.pathway
     sched = Schedule(edges, values, jnp.asarray(pw.control_default, theta.dtype))
@@ -177,8 +178,15 @@ def _window_loss(model: HybridSurrogate, theta, edges, values, L, x, k0, r, weig
     Lw = jax.lax.dynamic_slice_in_dim(L, k0, r + 1)
     xw = jax.lax.dynamic_slice_in_dim(x, k0, r + 1)
     out = model.advance(theta, sched, Lw[0], xw[0], k0, r)
-    ex = ((out["x"] - xw[1:]) / xs_) ** 2
-    data = jnp.mean(jnp.mean(ex, axis=(0, 1)) * weights) + jnp.mean(((out["L"] - Lw[1:]) / model.field_scale) ** 2)
+    if data_norm == "trajectory":
+        # each trajectory's own RMS per species (and of its field), as in the relative-L2 metric,
+        # floored at 1e-3 of the global scale so a near-zero trajectory cannot dominate
+        dx = jnp.maximum(jnp.sqrt(jnp.mean(x ** 2, axis=(0, 1))), 1e-3 * xs_)
+        dL = jnp.maximum(jnp.sqrt(jnp.mean(L ** 2)), 1e-3 * model.field_scale)
+    else:
+        dx, dL = xs_, model.field_scale
+    ex = ((out["x"] - xw[1:]) / dx) ** 2
+    data = jnp.mean(jnp.mean(ex, axis=(0, 1)) * weights) + jnp.mean(((out["L"] - Lw[1:]) / dL) ** 2)
     p = pw.params(theta)
     Lp = jnp.concatenate([Lw[:1], out["L"]])
     xp = jnp.concatenate([xw[:1], out["x"]])
@@ -255,10 +263,10 @@ def _loss_weights(physics: bool, lam_y, lam_pde, lam_ode, lam_op) -> tuple:
     return (float(lam_y), float(lam_pde), float(lam_ode), float(lam_op))
 
 
-def _loss_fn(params, static, data, idx, k0, r, weights, lams):
+def _loss_fn(params, static, data, idx, k0, r, weights, lams, data_norm="global"):
     m = eqx.combine(params, static)
     f = jax.vmap(lambda i, k: _window_loss(m, data["theta"][i], data["edges"][i], data["values"][i],
-                                            data["L"][i], data["x"][i], k, r, weights))
+                                            data["L"][i], data["x"][i], k, r, weights, data_norm))
     d, pde, ode = (jnp.mean(v) for v in f(idx, k0))
     op = m.ops.regulariser()
     lam_y, lam_pde, lam_ode, lam_op = lams
@@ -267,7 +275,7 @@ def _loss_fn(params, static, data, idx, k0, r, weights, lams):
 
 
 @eqx.filter_jit
-def _train_step(params, static, opt, opt_state, key, t, data, weights, lams, batch_size, r):
+def _train_step(params, static, opt, opt_state, key, t, data, weights, lams, batch_size, r, data_norm="global"):
     """One optimiser step on the minibatch drawn with ``fold_in(key, t)`` (windows of r steps).
     Module-level and filter-jitted: compiled once per (model structure, optimiser, shapes, r)."""
     N = data["theta"].shape[0]
@@ -276,7 +284,8 @@ def _train_step(params, static, opt, opt_state, key, t, data, weights, lams, bat
     k1, k2 = jax.random.split(kk)
     idx = jax.random.randint(k1, (batch_size,), 0, N)
     k0 = jax.random.randint(k2, (batch_size,), 0, K - r + 1)
-    (tot, parts), g = jax.value_and_grad(_loss_fn, has_aux=True)(params, static, data, idx, k0, r, weights, lams)
+    (tot, parts), g = jax.value_and_grad(_loss_fn, has_aux=True)(params, static, data, idx, k0, r, weights, lams,
+                                                                 data_norm)
     upd, opt_state = opt.update(g, opt_state, params)
     return optax.apply_updates(params, upd), opt_state, tot, parts
 
@@ -312,7 +321,7 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
                     layers=4, mlp_width=128, mlp_depth=3, dt=None, horizon=None, clip=1.0,
                     eval_every=50, patience=6, checkpoint_dir=None, checkpoint_every=50, resume=True,
                     max_steps_this_run=None, log_every=25, log=print, model_kwargs=None,
-                    freeze=()) -> TrainResult:
+                    freeze=(), data_norm="global") -> TrainResult:
     """Train a :class:`HybridSurrogate` of ``pathway`` on reference-solver data (see module docstring).
 
     Returns a :class:`TrainResult`; ``result.model.validation_error`` is set (per species RMS of the
@@ -322,7 +331,9 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     ``freeze`` names learned blocks kept at their initial values: "fno" (𝒢_φ), "corr" (g_ψ),
     "ops" (coupling stencils). A frozen 𝒢_φ or g_ψ starts with an exactly-zero output layer, so it
     is skipped outright (no cost, see :meth:`HybridSurrogate.pruned`); a checkpoint written with one
-    ``freeze`` setting cannot be resumed with another.
+    ``freeze`` setting cannot be resumed with another. ``data_norm``: "global" divides the data
+    term's errors by one scale per species (over all training data), "trajectory" by each
+    trajectory's own RMS per species (the relative-L2 error the validation score uses).
     """
     freeze = tuple(freeze)
     bad = [b for b in freeze if b not in FREEZABLE]
@@ -333,12 +344,15 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     if not pathway.spatial:
         raise ValueError("train_surrogate: trains spatial pathways only (notch, wnt); "
                          f"{pathway.name} has no ligand field")
-    for nm, v in (("n_train", n_train), ("n_val", n_val), ("steps", steps), ("batch_size", batch_size), ("rollout", rollout)):
+    for nm, v in (("n_train", n_train), ("n_val", n_val), ("steps", steps), ("batch_size", batch_size), ("rollout", rollout),
+                  ("eval_every", eval_every), ("patience", patience)):
         if int(v) < 1:
             raise ValueError(f"train_surrogate: {nm} must be >= 1, got {v}")
     for nm, v in (("lam_y", lam_y), ("lam_pde", lam_pde), ("lam_ode", lam_ode), ("lam_op", lam_op)):
         if not (np.isfinite(float(v)) and float(v) >= 0):
             raise ValueError(f"train_surrogate: {nm} is a loss weight and must be finite and >= 0; got {v}")
+    if data_norm not in DATA_NORMS:
+        raise ValueError(f"train_surrogate: data_norm must be one of {list(DATA_NORMS)}, got {data_norm!r}")
     if not (0.0 <= float(curriculum) <= 1.0):
         raise ValueError(f"train_surrogate: curriculum is the fraction of one-step steps, in [0, 1]; got {curriculum}")
     dt = float(dt if dt is not None else default_dt(pathway))
@@ -388,7 +402,8 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
 
     def make_step(r):
         def step(params, opt_state, key, t):
-            return _train_step(params, static, opt, opt_state, key, t, data, weights, lams, int(batch_size), int(r))
+            return _train_step(params, static, opt, opt_state, key, t, data, weights, lams, int(batch_size), int(r),
+                               data_norm)
         return step
 
     steps_fns = {}

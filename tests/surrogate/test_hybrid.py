@@ -166,3 +166,49 @@ def test_pruned_skips_exactly_zero_blocks_only(wnt16):
     g0, g1 = np.asarray(grad(model)), np.asarray(grad(model.pruned()))
     assert np.all(np.isfinite(g0)) and np.any(g0 != 0)
     np.testing.assert_allclose(g1, g0, rtol=1e-9, atol=1e-12)
+
+
+def test_corr_theta_feeds_parameters_to_the_correction(tmp_path, wnt16):
+    """corr_theta=True: g_ψ sees z(θ_free) besides (x, ℓ), so a non-zero g_ψ makes the correction
+    depend on θ; a zero g_ψ leaves the physics predictor unchanged; the flag survives save/load."""
+    pw, _ = wnt16
+    kw = dict(width=4, modes=4, mlp_width=16, key=1, dt=1.0, field_substeps=2, ode_steps=1)
+    plain, wth = HybridSurrogate(pw, **kw), HybridSurrogate(pw, corr_theta=True, **kw)
+    n_plain = plain.corr.mlp.layers[0].weight.shape[1]
+    assert wth.corr.mlp.layers[0].weight.shape[1] == n_plain + len(pw.free)
+    ts = jnp.linspace(0.0, pw.t_end, 5)
+    th = jnp.asarray(pw.nominal_values) * 1.1
+    run = eqx.filter_jit(lambda mod, t: mod.predict(t, ts))
+    np.testing.assert_allclose(np.asarray(run(wth, th)), np.asarray(run(plain, th)), rtol=1e-12)
+
+    # give g_ψ an output that depends only on its θ inputs: z(θ) must reach it
+    last = wth.corr.mlp.layers[-1]
+    first = wth.corr.mlp.layers[0]
+    w0 = jnp.zeros_like(first.weight).at[0, n_plain].set(1.0)  # hidden unit 0 = relu(z(θ_0))
+    m = eqx.tree_at(lambda m: m.corr.mlp.layers[0].weight, wth, w0)
+    m = eqx.tree_at(lambda m: m.corr.mlp.layers[0].bias, m, jnp.zeros_like(first.bias))
+    for i in range(1, len(m.corr.mlp.layers) - 1):  # pass unit 0 through the hidden layers
+        lay = m.corr.mlp.layers[i]
+        m = eqx.tree_at(lambda m, i=i: m.corr.mlp.layers[i].weight, m, jnp.zeros_like(lay.weight).at[0, 0].set(1.0))
+        m = eqx.tree_at(lambda m, i=i: m.corr.mlp.layers[i].bias, m, jnp.zeros_like(lay.bias))
+    m = eqx.tree_at(lambda m: m.corr.mlp.layers[-1].weight, m, jnp.zeros_like(last.weight).at[:, 0].set(0.01))
+    i0 = pw.param_names.index(pw.free[0])
+    lo, hi = th.at[i0].multiply(0.5), th.at[i0].multiply(3.0)
+    z_lo = (np.log(float(lo[i0])) - float(pw.prior.mean[0])) / float(pw.prior.sd[0])
+    z_hi = (np.log(float(hi[i0])) - float(pw.prior.mean[0])) / float(pw.prior.sd[0])
+    assert z_hi > 0  # relu(z) active at hi
+    x = jnp.asarray(pw.x0(pw.params(th)), float).reshape(pw.n_cells, pw.n_species)
+    ell = jnp.zeros(pw.n_cells)
+    u = jnp.asarray(pw.control_default)
+    f_mech = pw.cell_rhs(x, ell, pw.params(hi), u)
+    g_hi = m._rhs(x, ell, pw.params(hi), u, m._extra(hi)) - f_mech
+    np.testing.assert_allclose(np.asarray(g_hi), 0.01 * max(z_hi, 0.0) * np.asarray(m.x_scale)[None, :]
+                               * np.ones((pw.n_cells, 1)), rtol=1e-9)
+    g_lo = m._rhs(x, ell, pw.params(lo), u, m._extra(lo)) - pw.cell_rhs(x, ell, pw.params(lo), u)
+    np.testing.assert_allclose(np.asarray(g_lo), 0.01 * max(z_lo, 0.0) * np.asarray(m.x_scale)[None, :]
+                               * np.ones((pw.n_cells, 1)), rtol=1e-9, atol=1e-15)
+
+    m.save(tmp_path / "ct")
+    back = HybridSurrogate.load(tmp_path / "ct")
+    assert back.corr_theta and back.config() == m.config()
+    np.testing.assert_allclose(np.asarray(run(back, hi)), np.asarray(run(m, hi)), rtol=1e-12)

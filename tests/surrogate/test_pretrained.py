@@ -151,3 +151,17 @@ def test_learned_wnt_beats_its_physics_predictor():
     assert np.median(el) < 0.75 * np.median(ep), (el, ep)
     assert np.max(el) < np.max(ep), (el, ep)
     assert np.all(fl <= 1.05 * fp), (fl, fp)
+
+
+def test_pretrained_refuses_a_model_of_another_pathway():
+    """``pathway=`` names what the caller needs; a shipped model of another pathway is refused."""
+    import pbhno_bayes as pb
+
+    with pytest.raises(ValueError, match="surrogate 'wnt_learned' is a wnt model, not notch"):
+        HybridSurrogate.pretrained("wnt_learned", pathway="notch")
+    with pytest.raises(ValueError, match="is a notch model, not wnt"):
+        HybridSurrogate.pretrained("notch", pathway=pb.pathways.wnt())
+    with pytest.raises(ValueError, match=r"trained for notch with cells=2 \(asked 4\)"):
+        HybridSurrogate.pretrained("notch", pathway=pb.pathways.notch(cells=4))
+    assert HybridSurrogate.pretrained("wnt_learned", pathway="wnt").pathway.name == "wnt"
+    assert HybridSurrogate.pretrained("notch", pathway=pb.pathways.notch()).pathway.n_cells == 2

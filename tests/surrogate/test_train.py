@@ -51,6 +51,42 @@ def test_bad_arguments(pw):
         train_surrogate(pw, freeze=("fno", "mlp"))
     with pytest.raises(ValueError, match="nothing would be trained"):
         train_surrogate(pw, freeze=("fno", "corr", "ops"))
+    with pytest.raises(ValueError, match="data_norm"):
+        train_surrogate(pw, data_norm="per-species")
+
+
+def test_trajectory_data_norm_divides_by_each_trajectorys_rms(pw):
+    """data_norm="trajectory": the data term is the squared error over each trajectory's own RMS
+    per species (and its field's RMS) — the relative error the validation score uses."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    from pbhno_bayes.pathways.base import Schedule
+    from pbhno_bayes.surrogate import HybridSurrogate
+    from pbhno_bayes.surrogate.train import _window_loss, make_dataset
+
+    ds = make_dataset(pw, 1, dt=1.0, horizon=4.0, seed=3)
+    m = HybridSurrogate(pw, width=4, modes=2, layers=2, mlp_width=8, mlp_depth=1, dt=1.0, horizon=4.0,
+                        field_substeps=2, ode_steps=1, x_scale=np.full(pw.n_species, 0.7), field_scale=0.3)
+    th, e, v, L, x = (jnp.asarray(ds[k][0]) for k in ("theta", "edges", "values", "L", "x"))
+    x = x.at[..., 0].multiply(1e3)  # one species far off the global scale: the two norms differ
+    w = jnp.ones(pw.n_species)
+
+    @eqx.filter_jit
+    def run(m, th, e, v, L, x):  # one compilation for the rollout and both loss variants
+        out = m.advance(th, Schedule(e, v, jnp.asarray(pw.control_default, float)), L[0], x[0], 0, 4)
+        return (out, _window_loss(m, th, e, v, L, x, 0, 4, w, "trajectory")[0],
+                _window_loss(m, th, e, v, L, x, 0, 4, w, "global")[0])
+
+    out, got_t, got_g = run(m, th, e, v, L, x)
+    got_t, got_g = float(got_t), float(got_g)
+    xn, Ln, px, pL = np.asarray(x), np.asarray(L), np.asarray(out["x"]), np.asarray(out["L"])
+    dx = np.sqrt(np.mean(xn ** 2, axis=(0, 1)))
+    want_t = np.mean(np.mean(((px - xn[1:]) / dx) ** 2, axis=(0, 1))) + np.mean(((pL - Ln[1:]) / np.sqrt(np.mean(Ln ** 2))) ** 2)
+    want_g = np.mean(np.mean(((px - xn[1:]) / 0.7) ** 2, axis=(0, 1))) + np.mean(((pL - Ln[1:]) / 0.3) ** 2)
+    np.testing.assert_allclose(got_t, want_t, rtol=1e-10)
+    np.testing.assert_allclose(got_g, want_g, rtol=1e-10)
+    assert abs(got_t - got_g) > 1e-3 * got_g
 
 
 @pytest.mark.slow  # one tiny training run (compiles its step): ~1-2 min on the 2-core CPU
