@@ -45,6 +45,8 @@ def register(subparsers) -> None:
                    help="the kinetics correction g_psi also sees the normalised log parameters (log theta - prior mean)/sd")
     p.add_argument("--lam-pde", type=float, default=1e-6, help="weight of the PDE residual term (default 1e-6)")
     p.add_argument("--lam-ode", type=float, default=1e-6, help="weight of the ODE residual term (default 1e-6)")
+    p.add_argument("--corr-control", action="store_true",
+                   help="the kinetics correction g_psi also sees the control u(t)")
     p.add_argument("--data-norm", choices=("global", "trajectory"), default="global",
                    help="scale of the data term's errors: one per species over all data (default) or each "
                         "trajectory's own RMS (the relative error the validation score uses)")
@@ -74,7 +76,8 @@ def run(args) -> int:
         eval_every=args.eval_every, patience=args.patience, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         dt=args.dt, log=lambda s: print(s, flush=True),
         model_kwargs={k: v for k, v in (("ode_steps", args.ode_steps), ("field_substeps", args.field_substeps),
-                                        ("corr_theta", args.corr_theta or None))
+                                        ("corr_theta", args.corr_theta or None),
+                                        ("corr_control", args.corr_control or None))
                       if v is not None} or None)
     meta = {"command": "pbhno " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "metrics": res.metrics,
             "history": res.history}

@@ -97,6 +97,7 @@ class HybridSurrogate(SolveBackedModel):
     physics : bool                False gives the no-physics FNO baseline.
     corr_theta : bool             g_ψ also sees z(θ_free) = (log θ_free − prior mean)/prior sd
                                   (always so without physics).
+    corr_control : bool           g_ψ also sees the control u(t) (always so for ODE-only pathways).
     adjoint : {"recursive", "backsolve", "forward"}   gradient of the ODE block.
     ode_steps : int               Tsit5 steps per macro step, fixed; 0 = adaptive PID (ode_rtol,
                                   ode_atol, ode_max_steps). Default Notch 0 (2 fixed steps blew up
@@ -120,6 +121,7 @@ class HybridSurrogate(SolveBackedModel):
     mlp_depth: int = eqx.field(static=True)
     physics: bool = eqx.field(static=True)
     corr_theta: bool = eqx.field(static=True)
+    corr_control: bool = eqx.field(static=True)
     adjoint: str = eqx.field(static=True)
     ode_rtol: float = eqx.field(static=True)
     ode_atol: float = eqx.field(static=True)
@@ -134,7 +136,8 @@ class HybridSurrogate(SolveBackedModel):
     skip_corr: bool = eqx.field(static=True)
 
     def __init__(self, pathway: Pathway, *, dt=None, horizon=None, width=16, modes=8, layers=4,
-                 mlp_width=128, mlp_depth=3, physics=True, corr_theta=False, adjoint="recursive", ode_rtol=1e-6,
+                 mlp_width=128, mlp_depth=3, physics=True, corr_theta=False, corr_control=False,
+                 adjoint="recursive", ode_rtol=1e-6,
                  ode_atol=1e-8, ode_max_steps=2048, ode_steps=None, field_substeps=None, x_scale=None, field_scale=1.0,
                  validation_error=None, key=0):
         if not isinstance(pathway, Pathway):
@@ -153,6 +156,7 @@ class HybridSurrogate(SolveBackedModel):
         self.mlp_width, self.mlp_depth = int(mlp_width), int(mlp_depth)
         self.physics, self.adjoint = bool(physics), adjoint
         self.corr_theta = bool(corr_theta) or not self.physics
+        self.corr_control = bool(corr_control) or not pathway.spatial
         self.ode_rtol, self.ode_atol, self.ode_max_steps = float(ode_rtol), float(ode_atol), int(ode_max_steps)
         self.ode_steps = int(ode_steps if ode_steps is not None else _DEFAULT_ODE_STEPS.get(pathway.name, 2))
         self.field_substeps = int(field_substeps if field_substeps is not None else _DEFAULT_SUBSTEPS.get(pathway.name, 10))
@@ -166,9 +170,9 @@ class HybridSurrogate(SolveBackedModel):
         self.skip_fno = self.skip_corr = False
         k1, k2 = jax.random.split(key)
         n_extra = len(pathway.free) if self.corr_theta else 0
-        if not pathway.spatial:
-            # ODE-only pathways: g_ψ also sees the control u(t) (an unmodelled mechanism such as
-            # MAPK's feedback on the stimulated first step scales with the stimulus)
+        if self.corr_control:
+            # always for ODE-only pathways: an unmodelled mechanism such as MAPK's feedback on the
+            # stimulated first step scales with the stimulus
             n_extra += len(pathway.control_default)
         self.corr = Correction(S + 1 + n_extra, S, width=self.mlp_width, depth=self.mlp_depth, key=k2)
         if pathway.spatial:
@@ -189,7 +193,7 @@ class HybridSurrogate(SolveBackedModel):
         """Constructor keyword arguments (JSON-serialisable) that rebuild this model's skeleton."""
         return {"dt": self.dt, "horizon": self.horizon, "width": self.width, "modes": self.modes,
                 "layers": self.layers, "mlp_width": self.mlp_width, "mlp_depth": self.mlp_depth,
-                "physics": self.physics, "corr_theta": self.corr_theta, "adjoint": self.adjoint, "ode_rtol": self.ode_rtol,
+                "physics": self.physics, "corr_theta": self.corr_theta, "corr_control": self.corr_control, "adjoint": self.adjoint, "ode_rtol": self.ode_rtol,
                 "ode_atol": self.ode_atol, "ode_max_steps": self.ode_max_steps, "ode_steps": self.ode_steps, "field_substeps": self.field_substeps,
                 "x_scale": list(self.x_scale), "field_scale": self.field_scale,
                 "validation_error": None if self.validation_error is None else list(self.validation_error)}
@@ -319,7 +323,7 @@ class HybridSurrogate(SolveBackedModel):
             return self.pathway.cell_rhs(x, ell, p, u) if self.physics else jnp.zeros_like(x)
         xs = jnp.asarray(self.x_scale, x.dtype)
         z = jnp.concatenate([x / xs, (ell / self.field_scale)[:, None]], axis=-1)
-        if not self.pathway.spatial:
+        if self.corr_control:
             z = jnp.concatenate([z, jnp.broadcast_to(u, (x.shape[0], u.shape[0]))], axis=-1)
         if extra is not None:
             z = jnp.concatenate([z, jnp.broadcast_to(extra, (x.shape[0], extra.shape[0]))], axis=-1)

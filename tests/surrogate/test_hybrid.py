@@ -212,3 +212,30 @@ def test_corr_theta_feeds_parameters_to_the_correction(tmp_path, wnt16):
     back = HybridSurrogate.load(tmp_path / "ct")
     assert back.corr_theta and back.config() == m.config()
     np.testing.assert_allclose(np.asarray(run(back, hi)), np.asarray(run(m, hi)), rtol=1e-12)
+
+
+def test_corr_control_feeds_the_control_to_the_correction(wnt16):
+    """corr_control=True: g_ψ sees u(t) (ODE-only pathways always do); a non-zero g_ψ then changes
+    with u while f_mech's share is unchanged."""
+    pw, _ = wnt16
+    kw = dict(width=4, modes=4, mlp_width=16, key=1, dt=1.0, field_substeps=2, ode_steps=1)
+    plain, wc = HybridSurrogate(pw, **kw), HybridSurrogate(pw, corr_control=True, **kw)
+    nu = len(pw.control_default)
+    n_plain = plain.corr.mlp.layers[0].weight.shape[1]
+    assert wc.corr.mlp.layers[0].weight.shape[1] == n_plain + nu and wc.config()["corr_control"]
+    assert HybridSurrogate(pb.pathways.mapk()).corr_control  # ODE-only: always
+    last = wc.corr.mlp.layers[-1]
+    m = eqx.tree_at(lambda m: m.corr.mlp.layers[-1].weight, wc, jnp.full_like(last.weight, 0.01))
+    th = jnp.asarray(pw.nominal_values)
+    p = pw.params(th)
+    x = jnp.asarray(pw.x0(p), float).reshape(pw.n_cells, pw.n_species)
+    ell = jnp.full(pw.n_cells, 0.3)
+    u0, u1 = jnp.zeros(nu), jnp.full(nu, 2.0)
+    g0 = m._rhs(x, ell, p, u0, None) - pw.cell_rhs(x, ell, p, u0)
+    g1 = m._rhs(x, ell, p, u1, None) - pw.cell_rhs(x, ell, p, u1)
+    assert np.all(np.isfinite(np.asarray(g0))) and not np.allclose(np.asarray(g0), np.asarray(g1))
+    # without the flag the same non-zero network cannot see u
+    mp = eqx.tree_at(lambda m: m.corr.mlp.layers[-1].weight, plain, jnp.full_like(plain.corr.mlp.layers[-1].weight, 0.01))
+    h0 = mp._rhs(x, ell, p, u0, None) - pw.cell_rhs(x, ell, p, u0)
+    h1 = mp._rhs(x, ell, p, u1, None) - pw.cell_rhs(x, ell, p, u1)
+    np.testing.assert_allclose(np.asarray(h0), np.asarray(h1), rtol=1e-12)
