@@ -155,6 +155,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     prog = f"pbhno {args.command}"
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what was asked, for records (pbhno train)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, KeyError, json.JSONDecodeError) as e:

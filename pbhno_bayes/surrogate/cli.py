@@ -43,10 +43,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-physics", action="store_true", help="FNO-without-physics baseline")
     p.add_argument("--corr-theta", action="store_true",
                    help="the kinetics correction g_psi also sees the normalised log parameters (log theta - prior mean)/sd")
-    p.add_argument("--lam-pde", type=float, default=1e-6, help="weight of the PDE residual term (default 1e-6)")
-    p.add_argument("--lam-ode", type=float, default=1e-6, help="weight of the ODE residual term (default 1e-6)")
     p.add_argument("--corr-control", action="store_true",
                    help="the kinetics correction g_psi also sees the control u(t)")
+    p.add_argument("--lam-pde", type=float, default=1e-6, help="weight of the PDE residual term (default 1e-6)")
+    p.add_argument("--lam-ode", type=float, default=1e-6, help="weight of the ODE residual term (default 1e-6)")
     p.add_argument("--data-norm", choices=("global", "trajectory"), default="global",
                    help="scale of the data term's errors: one per species over all data (default) or each "
                         "trajectory's own RMS (the relative error the validation score uses)")
@@ -79,7 +79,9 @@ def run(args) -> int:
                                         ("corr_theta", args.corr_theta or None),
                                         ("corr_control", args.corr_control or None))
                       if v is not None} or None)
-    meta = {"command": "pbhno " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "metrics": res.metrics,
+    argv = getattr(args, "argv", None)
+    argv = sys.argv[1:] if argv is None else argv
+    meta = {"command": "pbhno " + " ".join(shlex.quote(a) for a in argv), "metrics": res.metrics,
             "history": res.history}
     eqx_path, json_path = res.model.save(Path(args.out), meta=meta)
     print(json.dumps({k: v for k, v in res.metrics.items() if k in ("test", "counterfactual", "validation")}, default=float))

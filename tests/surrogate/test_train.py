@@ -114,3 +114,34 @@ def test_no_physics_baseline_is_trained_on_data_only():
 
     assert _loss_weights(True, 1.0, 1e-6, 2e-6, 1e-2) == (1.0, 1e-6, 2e-6, 1e-2)
     assert _loss_weights(False, 1.0, 1e-6, 2e-6, 1e-2) == (1.0, 0.0, 0.0, 1e-2)
+
+
+def test_train_cli_passes_its_options_on(monkeypatch, tmp_path, pw):
+    """``pbhno train`` hands --corr-theta/--corr-control (model), --data-norm, --patience, --freeze
+    on to train_surrogate, records the command, and refuses a bad value with a one-line error."""
+    import pbhno_bayes.surrogate.train as tr
+    from pbhno_bayes.cli import main
+    from pbhno_bayes.surrogate import HybridSurrogate
+
+    seen = {}
+
+    def fake(pathway, **kw):
+        seen.update(kw)
+        m = HybridSurrogate(pathway, width=4, modes=2, layers=2, mlp_width=8, mlp_depth=1, dt=1.0,
+                            **(kw.get("model_kwargs") or {}))
+        return tr.TrainResult(model=m, history=[], metrics={"finished": True})
+
+    monkeypatch.setattr(tr, "train_surrogate", fake)
+    out = tmp_path / "m"
+    rc = main(["train", "wnt", "--cells", "2", "--grid", "16", "--out", str(out), "--corr-theta", "--corr-control",
+               "--data-norm", "trajectory", "--patience", "9", "--freeze", "fno"])
+    assert rc == 0
+    assert seen["data_norm"] == "trajectory" and seen["patience"] == 9 and seen["freeze"] == ("fno",)
+    assert seen["model_kwargs"] == {"corr_theta": True, "corr_control": True}
+    back = HybridSurrogate.load(out)
+    assert back.corr_theta and back.corr_control
+    import json
+
+    assert "--corr-control" in json.loads(out.with_suffix(".json").read_text())["meta"]["command"]
+    monkeypatch.setattr(tr, "train_surrogate", lambda *a, **k: pytest.fail("bad input reached training"))
+    assert main(["train", "wnt", "--out", str(out), "--data-norm", "per-species"]) != 0
