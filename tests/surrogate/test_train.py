@@ -63,9 +63,14 @@ def test_trajectory_data_norm_divides_by_each_trajectorys_rms(pw):
 
     from pbhno_bayes.pathways.base import Schedule
     from pbhno_bayes.surrogate import HybridSurrogate
-    from pbhno_bayes.surrogate.train import _window_loss, make_dataset
+    from pbhno_bayes.surrogate.train import _window_loss
 
-    ds = make_dataset(pw, 1, dt=1.0, horizon=4.0, seed=3)
+    # any trajectory will do for checking the formula: positive states and field, 4 macro steps
+    rng = np.random.default_rng(3)
+    n = pw.geometry.n
+    ds = {"theta": np.asarray(pw.nominal_values)[None], "edges": np.array([[0.0, 4.0]]),
+          "values": np.asarray(pw.control_default, float)[None, None],
+          "L": rng.uniform(0.1, 1.0, (1, 5, pw.n_fields, n, n)), "x": rng.uniform(0.1, 1.0, (1, 5, pw.n_cells, pw.n_species))}
     m = HybridSurrogate(pw, width=4, modes=2, layers=2, mlp_width=8, mlp_depth=1, dt=1.0, horizon=4.0,
                         field_substeps=2, ode_steps=1, x_scale=np.full(pw.n_species, 0.7), field_scale=0.3)
     th, e, v, L, x = (jnp.asarray(ds[k][0]) for k in ("theta", "edges", "values", "L", "x"))
