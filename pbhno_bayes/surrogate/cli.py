@@ -56,7 +56,11 @@ def register(subparsers) -> None:
     p.add_argument("--patience", type=int, default=6,
                    help="early stopping: validations without a new best before training stops (default 6)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-dir", default=None, help="checkpoint + data cache directory (resumes from it)")
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="checkpoint + data cache directory (resumes from it; refused when its settings.json "
+                        "differs from this run's settings)")
+    p.add_argument("--restart", action="store_true",
+                   help="ignore the checkpoint in --checkpoint-dir and start over (its cached datasets are reused)")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.set_defaults(func=run)
 
@@ -74,7 +78,7 @@ def run(args) -> int:
         curriculum=args.curriculum, freeze=tuple(args.freeze), data_norm=args.data_norm, lam_pde=args.lam_pde, lam_ode=args.lam_ode,
         physics=not args.no_physics, width=args.width, modes=args.modes, mlp_width=args.mlp_width,
         eval_every=args.eval_every, patience=args.patience, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
-        dt=args.dt, log=lambda s: print(s, flush=True),
+        resume=not args.restart, dt=args.dt, log=lambda s: print(s, flush=True),
         model_kwargs={k: v for k, v in (("ode_steps", args.ode_steps), ("field_substeps", args.field_substeps),
                                         ("corr_theta", args.corr_theta or None),
                                         ("corr_control", args.corr_control or None))

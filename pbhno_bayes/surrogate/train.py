@@ -37,7 +37,10 @@ Optimiser: Adam, cosine-decayed learning rate, global-norm gradient clipping. Ea
 the validation rollout loss (full horizon); the best parameters are returned. Checkpoints every
 ``checkpoint_every`` steps hold (params, optimiser state, RNG key, step, best params, best loss,
 patience counter); the minibatch of step t uses ``fold_in(key, t)``, so a resumed run is
-bit-identical to an uninterrupted one.
+bit-identical to an uninterrupted one. ``settings.json`` beside them records every setting that
+decides the result; a directory is refused when its cached datasets were made with other data
+settings, or when a checkpoint would be resumed with other optimiser/model settings (it would
+otherwise continue silently under the new ones).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._io import atomic_path
+from .._io import atomic_path, atomic_write_text
 from ..pathways.base import Pathway, Schedule
 from ..pathways.geometry import laplacian_neumann
 from ..simulate.solver import MechanisticModel
@@ -303,6 +306,48 @@ def _save_ckpt(path: Path, state):
         eqx.tree_serialise_leaves(tmp, state)
 
 
+# settings that decide the cached datasets, and those that decide the optimisation trajectory
+_DATA_KEYS = ("pathway", "pathway_kwargs", "n_train", "n_val", "n_test", "n_counterfactual", "seed", "dt", "horizon")
+
+
+def _jsonable(v):
+    if isinstance(v, (np.ndarray, jnp.ndarray)):
+        return np.asarray(v).tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"train_surrogate: setting {v!r} ({type(v).__name__}) cannot be recorded")
+
+
+def _settings_diff(old: dict, new: dict, keys) -> list[str]:
+    return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def _check_settings(ckdir: Path, settings: dict, resume: bool, log) -> None:
+    """Refuse a checkpoint directory written with other settings (module docstring, "Checkpoints").
+
+    Cached datasets are reused whenever they exist, so the data settings must always match; the
+    optimiser/model settings must match when a checkpoint is resumed. ``resume=False`` starts over
+    (the checkpoint is overwritten) and records the new optimiser settings."""
+    path = ckdir / "settings.json"
+    has_data = any((ckdir / f"{n}.npz").exists() for n in ("train", "val", "test", "counterfactual"))
+    has_ck = (ckdir / "checkpoint.eqx").exists()
+    if path.exists():
+        old = json.loads(path.read_text())
+        diff = _settings_diff(old, settings, _DATA_KEYS)
+        if diff and has_data:
+            raise ValueError(f"train_surrogate: checkpoint_dir {ckdir} holds datasets made with other settings "
+                             f"({'; '.join(diff)}); use a new directory")
+        if resume and has_ck:
+            diff = _settings_diff(old, settings, sorted(set(old) | set(settings)))
+            if diff:
+                raise ValueError(f"train_surrogate: the checkpoint in {ckdir} was written with other settings "
+                                 f"({'; '.join(diff)}); rerun with those, use a new directory, or start over "
+                                 "(resume=False, pbhno train --restart)")
+    elif has_data or has_ck:
+        log(f"[train] {ckdir} has no settings.json (written by an older version): its settings are not checked")
+    atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
+
+
 def _cached_dataset(cache: Path | None, name, builder):
     if cache is not None and (cache / f"{name}.npz").exists():
         with np.load(cache / f"{name}.npz") as z:
@@ -360,6 +405,18 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckdir is not None:
         ckdir.mkdir(parents=True, exist_ok=True)
+        settings = {"pathway": pathway.name, "pathway_kwargs": dict(pathway.kwargs), "n_train": int(n_train),
+                    "n_val": int(n_val), "n_test": int(n_test), "n_counterfactual": int(n_counterfactual),
+                    "seed": int(seed), "dt": dt, "horizon": horizon, "steps": int(steps), "batch_size": int(batch_size),
+                    "lr": float(lr), "rollout": int(rollout), "curriculum": float(curriculum), "lam_y": float(lam_y),
+                    "lam_pde": float(lam_pde), "lam_ode": float(lam_ode), "lam_op": float(lam_op),
+                    "sens_weights": None if sens_weights is None else [float(w) for w in np.ravel(sens_weights)],
+                    "physics": bool(physics), "width": int(width), "modes": int(modes), "layers": int(layers),
+                    "mlp_width": int(mlp_width), "mlp_depth": int(mlp_depth), "clip": float(clip),
+                    "eval_every": int(eval_every), "patience": int(patience), "freeze": sorted(freeze),
+                    "data_norm": data_norm, "model_kwargs": dict(model_kwargs or {})}
+        settings = json.loads(json.dumps(settings, default=_jsonable))
+        _check_settings(ckdir, settings, resume, log)
     t_start = time.time()
     ds = {
         "train": _cached_dataset(ckdir, "train", lambda: make_dataset(pathway, n_train, dt=dt, horizon=horizon, seed=seed)),

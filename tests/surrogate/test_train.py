@@ -36,6 +36,44 @@ def test_resume_is_bit_identical(tmp_path, pw):
         np.testing.assert_array_equal(a, b)
     ve = full.model.validation_error
     assert ve is not None and len(ve) == pw.n_species and all(np.isfinite(ve))
+    # resuming a checkpoint with another optimiser setting is refused and the checkpoint kept
+    ck = (tmp_path / "a" / "checkpoint.eqx").read_bytes()
+    with pytest.raises(ValueError, match=r"lr 0.001 -> 0.002"):
+        train_surrogate(pw, checkpoint_dir=tmp_path / "a", **{**TINY, "lr": 2e-3})
+    assert (tmp_path / "a" / "checkpoint.eqx").read_bytes() == ck
+
+
+def test_checkpoint_dir_of_other_settings_is_refused(tmp_path, pw):
+    """settings.json is checked before any data are built or read: a directory whose datasets were
+    made with other data settings is refused always; a checkpoint with other optimiser settings
+    when it would be resumed, and with ``resume=False`` the run starts over under the new ones."""
+    import json
+
+    from pbhno_bayes.surrogate.train import _check_settings
+
+    d = tmp_path / "ck"
+    d.mkdir()
+    base = {"pathway": "wnt", "n_train": 3, "seed": 0, "lr": 1e-3, "data_norm": "global"}
+    log = []
+    _check_settings(d, base, True, log.append)  # empty directory: settings recorded
+    assert json.loads((d / "settings.json").read_text()) == base and not log
+    (d / "train.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"datasets made with other settings \(n_train 3 -> 5\)"):
+        _check_settings(d, {**base, "n_train": 5}, False, log.append)
+    _check_settings(d, {**base, "lr": 2e-3}, True, log.append)  # no checkpoint yet: nothing to resume
+    (d / "checkpoint.eqx").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"checkpoint .* other settings \(data_norm 'global' -> 'trajectory'\)"):
+        _check_settings(d, {**base, "lr": 2e-3, "data_norm": "trajectory"}, True, log.append)
+    assert json.loads((d / "settings.json").read_text())["lr"] == 2e-3  # the refused call wrote nothing
+    _check_settings(d, {**base, "data_norm": "trajectory"}, False, log.append)  # starting over is allowed
+    assert json.loads((d / "settings.json").read_text())["data_norm"] == "trajectory"
+    (d / "settings.json").unlink()  # a directory from before settings.json: used, with a log line
+    _check_settings(d, base, True, log.append)
+    assert len(log) == 1 and "not checked" in log[0]
+    # through train_surrogate: refused before any dataset is built
+    (d / "settings.json").write_text(json.dumps({"pathway": "notch"}))
+    with pytest.raises(ValueError, match="pathway 'notch' -> 'wnt'"):
+        train_surrogate(pw, checkpoint_dir=d, **TINY)
 
 
 def test_bad_arguments(pw):
@@ -142,11 +180,14 @@ def test_train_cli_passes_its_options_on(monkeypatch, tmp_path, pw):
                "--data-norm", "trajectory", "--patience", "9", "--freeze", "fno"])
     assert rc == 0
     assert seen["data_norm"] == "trajectory" and seen["patience"] == 9 and seen["freeze"] == ("fno",)
+    assert seen["resume"] is True
     assert seen["model_kwargs"] == {"corr_theta": True, "corr_control": True}
     back = HybridSurrogate.load(out)
     assert back.corr_theta and back.corr_control
     import json
 
     assert "--corr-control" in json.loads(out.with_suffix(".json").read_text())["meta"]["command"]
+    assert main(["train", "wnt", "--cells", "2", "--grid", "16", "--out", str(out), "--restart"]) == 0
+    assert seen["resume"] is False
     monkeypatch.setattr(tr, "train_surrogate", lambda *a, **k: pytest.fail("bad input reached training"))
     assert main(["train", "wnt", "--out", str(out), "--data-norm", "per-species"]) != 0
