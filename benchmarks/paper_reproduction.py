@@ -382,15 +382,19 @@ def _rerun_lines(rows, new_rows, heading: str, intro: str) -> list[str]:
 
     for k, a, b in pairs:
         moved = 100 * np.mean(np.abs(np.subtract(b["est"], a["est"])) / np.asarray(a["true"]))
-        lines.append(f"| {k[0]} | {100 * k[1]:g} | {k[2]} | {100 * np.mean(a['rel_err']):.1f} → "
+        label = k[0] + (" (SVI → NUTS)" if k[3] == "nuts" else "")
+        lines.append(f"| {label} | {100 * k[1]:g} | {k[2]} | {100 * np.mean(a['rel_err']):.1f} → "
                      f"{100 * np.mean(b['rel_err']):.1f} | {cov(a)} → {cov(b)} "
                      f"| {k_(a)} → {k_(b)} | {moved:.1f} | {b['wall_s']:.0f} |")
-    for m, nz in sorted({k[:2] for k, _, _ in pairs}, key=lambda mn: (METHODS.index(mn[0]) if mn[0] in METHODS else 99, mn[1])):
-        sa = summarise([a for k, a, _ in pairs if k[:2] == (m, nz)])
-        sb = summarise([b for k, _, b in pairs if k[:2] == (m, nz)])
+    groups = {(k[0], k[1], k[3]) for k, _, _ in pairs}
+    for m, nz, inf in sorted(groups, key=lambda g: (METHODS.index(g[0]) if g[0] in METHODS else 99, g[1],
+                                                     INFERENCE_ORDER.index(g[2]) if g[2] in INFERENCE_ORDER else 99)):
+        sa = summarise([a for k, a, _ in pairs if (k[0], k[1], k[3]) == (m, nz, inf)])
+        sb = summarise([b for k, _, b in pairs if (k[0], k[1], k[3]) == (m, nz, inf)])
         kb = sb["k"]
         c_ = lambda s_: "" if s_["coverage"] is None else f" / coverage {s_['coverage']:.0f} %"  # noqa: E731
-        lines += ["", f"`{m}`, noise {100 * nz:g} %, on these {sa['n']} fits: before MAE {sa['mae']:.3f} / MAPE "
+        what = m + (" (SVI → NUTS)" if inf == "nuts" else "")
+        lines += ["", f"`{what}`, noise {100 * nz:g} %, on these {sa['n']} fits: before MAE {sa['mae']:.3f} / MAPE "
                   f"{sa['mape']:.1f} %{c_(sa)}; after MAE {sb['mae']:.3f} / MAPE {sb['mape']:.1f} %{c_(sb)}"
                   + ("" if kb is None else f"; PSIS k̂ after: median {kb[0]:.2f}, {kb[1]} of {kb[2]} above 0.7") + "."]
     lines.append("")

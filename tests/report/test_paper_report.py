@@ -124,6 +124,19 @@ def test_merge_and_before_after_sections(tmp_path):
            "(noise 20 %)." in lines
     assert not [ln for ln in lines[i:] if ln.startswith("| sbinn |")]
     assert "`pbhno`, noise 20 %, on these 2 fits: before MAE" in "\n".join(lines[i:])
+    # a NUTS fit redone (new result under the same key) is its own labelled row and summary, never
+    # pooled with the Laplace fits of the same seeds
+    redone = json.loads(main.read_text())
+    redone["pbhno|0.2|0|nuts"] = _row("pbhno", "nuts", 0, 0.2, 0.10, covered=6)
+    main.write_text(json.dumps(redone))
+    mod.main(["report", "--cache", str(main), "--out", str(out), "--notes", "",
+              "--fig3-cache", str(tmp_path / "none.json"), "--previous-cache", str(old),
+              "--previous-label", "before the fix"])
+    lines = out.read_text().splitlines()
+    tail = "\n".join(lines[lines.index("## Before → after: before the fix"):])
+    assert "| pbhno (SVI → NUTS) | 20 | 0 | 35.0 → 10.0 | 2/6 → 6/6 |" in tail
+    assert "`pbhno`, noise 20 %, on these 2 fits: before MAE 0.700 / MAPE 40.0 %" in tail
+    assert "`pbhno (SVI → NUTS)`, noise 20 %, on these 1 fits: before MAE" in tail and "MAPE 35.0 %" in tail
 
 
 def _fig3_row(seed, rel, surrogate=None):
