@@ -326,8 +326,8 @@ def _check_settings(ckdir: Path, settings: dict, resume: bool, log) -> None:
     """Refuse a checkpoint directory written with other settings (module docstring, "Checkpoints").
 
     Cached datasets are reused whenever they exist, so the data settings must always match; the
-    optimiser/model settings must match when a checkpoint is resumed. ``resume=False`` starts over
-    (the checkpoint is overwritten) and records the new optimiser settings."""
+    optimiser/model settings must match when a checkpoint is resumed, except that ``patience`` may
+    grow. ``resume=False`` starts over (the checkpoint is overwritten) and records the new settings."""
     path = ckdir / "settings.json"
     has_data = any((ckdir / f"{n}.npz").exists() for n in ("train", "val", "test", "counterfactual"))
     has_ck = (ckdir / "checkpoint.eqx").exists()
@@ -338,7 +338,11 @@ def _check_settings(ckdir: Path, settings: dict, resume: bool, log) -> None:
             raise ValueError(f"train_surrogate: checkpoint_dir {ckdir} holds datasets made with other settings "
                              f"({'; '.join(diff)}); use a new directory")
         if resume and has_ck:
-            diff = _settings_diff(old, settings, sorted(set(old) | set(settings)))
+            # a larger patience may continue an early-stopped run: up to its stop the trajectory is
+            # the same as with the larger patience from the start
+            keys = [k for k in sorted(set(old) | set(settings))
+                    if not (k == "patience" and isinstance(old.get(k), int) and settings[k] >= old[k])]
+            diff = _settings_diff(old, settings, keys)
             if diff:
                 raise ValueError(f"train_surrogate: the checkpoint in {ckdir} was written with other settings "
                                  f"({'; '.join(diff)}); rerun with those, use a new directory, or start over "

@@ -53,7 +53,7 @@ def test_checkpoint_dir_of_other_settings_is_refused(tmp_path, pw):
 
     d = tmp_path / "ck"
     d.mkdir()
-    base = {"pathway": "wnt", "n_train": 3, "seed": 0, "lr": 1e-3, "data_norm": "global"}
+    base = {"pathway": "wnt", "n_train": 3, "seed": 0, "lr": 1e-3, "data_norm": "global", "patience": 6}
     log = []
     _check_settings(d, base, True, log.append)  # empty directory: settings recorded
     assert json.loads((d / "settings.json").read_text()) == base and not log
@@ -65,6 +65,10 @@ def test_checkpoint_dir_of_other_settings_is_refused(tmp_path, pw):
     with pytest.raises(ValueError, match=r"checkpoint .* other settings \(data_norm 'global' -> 'trajectory'\)"):
         _check_settings(d, {**base, "lr": 2e-3, "data_norm": "trajectory"}, True, log.append)
     assert json.loads((d / "settings.json").read_text())["lr"] == 2e-3  # the refused call wrote nothing
+    _check_settings(d, {**base, "lr": 2e-3, "patience": 6}, True, log.append)
+    _check_settings(d, {**base, "lr": 2e-3, "patience": 30}, True, log.append)  # more patience: continues
+    with pytest.raises(ValueError, match=r"patience 30 -> 5"):
+        _check_settings(d, {**base, "lr": 2e-3, "patience": 5}, True, log.append)
     _check_settings(d, {**base, "data_norm": "trajectory"}, False, log.append)  # starting over is allowed
     assert json.loads((d / "settings.json").read_text())["data_norm"] == "trajectory"
     (d / "settings.json").unlink()  # a directory from before settings.json: used, with a log line
