@@ -60,7 +60,8 @@ def register(subparsers) -> None:
                    help="checkpoint + data cache directory (resumes from it; refused when its settings.json "
                         "differs from this run's settings)")
     p.add_argument("--restart", action="store_true",
-                   help="ignore the checkpoint in --checkpoint-dir and start over (its cached datasets are reused)")
+                   help="ignore the checkpoint in --checkpoint-dir and start over (its cached datasets are reused; "
+                        "they must have been made with this run's data settings)")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.set_defaults(func=run)
 
