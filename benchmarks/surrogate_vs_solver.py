@@ -27,7 +27,9 @@ blocks evaluated) in the same run and records its time, ratio and difference fro
 ``--surrogate NAME`` benchmarks another shipped surrogate of the pathway (e.g. ``wnt_learned``, whose
 trained g_ψ is evaluated); ``--compare NAME`` runs a second shipped surrogate on the same θ and
 schedules in the same run (speed: its time and ratio; accuracy: its errors and, per θ, which of the
-two is closer to the reference).
+two is closer to the reference). ``--predictor-substeps M`` runs the surrogate under test (not the
+``--compare`` one) with M sub-steps in its predictor pass (``HybridSurrogate.with_predictor_substeps``),
+so ``--predictor-substeps 2 --compare notch`` measures the cheaper pass against the default in one run.
 Prints one JSON object; same seed → same numbers.
 """
 
@@ -78,6 +80,8 @@ def _load(a):
             out.append(None)
             continue
         out.append(HybridSurrogate.pretrained(name, pathway=a.pathway))
+    if a.predictor_substeps is not None:
+        out[0] = out[0].with_predictor_substeps(a.predictor_substeps)
     return out
 
 
@@ -88,11 +92,14 @@ def speed(a):
     ts = jnp.linspace(0.0, pw.t_end, 25)
     rng = np.random.default_rng(0)
     idx = [pw.param_names.index(n) for n in pw.free]
-    res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare, "grid": pw.geometry.n,
+    res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare,
+           "predictor_substeps": sur.predictor_substeps, "grid": pw.geometry.n,
            "n_cells": pw.n_cells, **_machine(), "skipped_blocks": list(sur.skipped_blocks), "rollout": []}
     fs = eqx.filter_jit(jax.vmap(lambda t: sur.predict(t, ts)))
     fc = None if cmp_ is None else eqx.filter_jit(jax.vmap(lambda t: cmp_.predict(t, ts)))
     full = HybridSurrogate.pretrained(a.surrogate or a.pathway, prune=False)
+    if a.predictor_substeps is not None:
+        full = full.with_predictor_substeps(a.predictor_substeps)
     fu = eqx.filter_jit(jax.vmap(lambda t: full.predict(t, ts)))
     fr = jax.jit(jax.vmap(lambda t: ref.predict(t, ts)))
     for B in a.batches:
@@ -119,6 +126,8 @@ def speed(a):
             sc, _, yc = _time(fc, ths, repeat=a.repeat, keep=True)
             yc = np.asarray(yc, float)
             row["compare_s"] = sc
+            dc = np.linalg.norm((ys - yc).reshape(B, -1), axis=1) / np.linalg.norm(yc.reshape(B, -1), axis=1)
+            row["rel_diff_vs_compare_max"] = float(np.max(dc))
         if B <= a.solver_max_batch:
             r_best, r_first, yr = _time(fr, th, repeat=a.repeat, keep=True)
             yr = np.asarray(yr)
@@ -166,7 +175,8 @@ def speed(a):
 def accuracy(a):
     sur, cmp_ = _load(a)
     pw = sur.pathway
-    res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare, **_machine(), "n": a.n}
+    res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare,
+           "predictor_substeps": sur.predictor_substeps, **_machine(), "n": a.n}
     t0 = time.time()
     sets = {"held_out": make_dataset(pw, a.n, dt=sur.dt, horizon=sur.horizon, seed=2026),
             "counterfactual": make_dataset(pw, max(a.n // 2, 1), dt=sur.dt, horizon=sur.horizon, seed=2027,
@@ -259,6 +269,8 @@ def main(argv=None):
     ap.add_argument("--pathway", default="notch", choices=["notch", "wnt"])
     ap.add_argument("--surrogate", default=None, help="shipped surrogate to test (default: the pathway's, e.g. wnt)")
     ap.add_argument("--compare", default=None, help="a second shipped surrogate run on the same θ (e.g. wnt)")
+    ap.add_argument("--predictor-substeps", type=int, default=None,
+                    help="sub-steps of the surrogate's predictor pass (default: its field_substeps)")
     ap.add_argument("--batches", type=int, nargs="*", default=[1, 64, 1024],
                     help="rollout batch sizes (none: gradient timing only)")
     ap.add_argument("--solver-max-batch", type=int, default=64,
