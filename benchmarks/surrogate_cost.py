@@ -1,6 +1,7 @@
 """Where a Notch surrogate rollout spends its time, and what a log-likelihood gradient costs.
 
     python benchmarks/surrogate_cost.py
+    python benchmarks/surrogate_cost.py --predictor-pass   # only the default-vs-cheaper-predictor-pass gradients
 
 Times (jitted, after compilation, float64, batch 1, nominal θ): the pieces of one macro step
 (physics predictor, field step incl. FNO, FNO alone, one adaptive cell-ODE solve, whole macro
@@ -88,6 +89,31 @@ def free_gradient_modes():
           f"unpruned {HybridSurrogate.pretrained('notch', prune=False).preferred_gradient}")
 
 
+def predictor_pass():
+    """What ``with_predictor_substeps(2)`` saves where ``pb.fit`` pays: the free-θ gradient of the
+    pruned Notch surrogate at horizon 48, default vs the cheaper predictor pass."""
+    m0 = HybridSurrogate.pretrained("notch")
+    pw = m0.pathway
+    base = jnp.asarray(pw.theta_vector(None))
+    idx = jnp.asarray([pw.param_names.index(n) for n in pw.free])
+    z0 = jnp.log(base[idx]) + 0.05
+    ts = jnp.asarray(pb.simulate(pw, times=12, noise=0.1, seed=3, t_end=48.0).times)
+    for label, m1 in (("default predictor pass", m0), ("predictor pass 2", m0.with_predictor_substeps(2))):
+        for mode in ("forward", "reverse"):
+            m = _with_adjoint(m1, "forward") if mode == "forward" else m1
+
+            def loss(z, m=m):
+                return jnp.sum(m.predict(base.at[idx].set(jnp.exp(z)), ts) ** 2)
+
+            tr = jax.grad if mode == "reverse" else jax.jacfwd
+            timeit(f"notch pruned, {label}, horizon 48, {mode} over {len(pw.free)} free log θ", tr(loss), z0, n=5)
+
+
 if __name__ == "__main__":
-    main()
-    free_gradient_modes()
+    import sys
+
+    if sys.argv[1:] == ["--predictor-pass"]:
+        predictor_pass()
+    else:
+        main()
+        free_gradient_modes()
