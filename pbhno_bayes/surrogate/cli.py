@@ -45,11 +45,19 @@ def register(subparsers) -> None:
                    help="the kinetics correction g_psi also sees the normalised log parameters (log theta - prior mean)/sd")
     p.add_argument("--corr-control", action="store_true",
                    help="the kinetics correction g_psi also sees the control u(t)")
+    p.add_argument("--corr-bound", type=float, default=None,
+                   help="bound the kinetics correction: b*tanh(g/b), b in x_scale units per unit time (default: unbounded)")
     p.add_argument("--lam-pde", type=float, default=1e-6, help="weight of the PDE residual term (default 1e-6)")
     p.add_argument("--lam-ode", type=float, default=1e-6, help="weight of the ODE residual term (default 1e-6)")
     p.add_argument("--data-norm", choices=("global", "trajectory"), default="global",
                    help="scale of the data term's errors: one per species over all data (default) or each "
                         "trajectory's own RMS (the relative error the validation score uses)")
+    p.add_argument("--schedules", choices=("simple", "mixed"), default="simple",
+                   help="control design of the training data: <= 3 segments (default) or 1-8 segments with "
+                        "extreme values (validation and test keep the simple design)")
+    p.add_argument("--n-val-counterfactual", type=int, default=0,
+                   help="pulse-train trajectories added to the validation set; the score is then the worst of "
+                        "the two groups' error relative to the physics predictor's (default 0)")
     p.add_argument("--freeze", nargs="+", default=(), choices=("fno", "corr", "ops"),
                    help="learned blocks kept at their initial values (a frozen FNO or g_psi is exactly zero and skipped)")
     p.add_argument("--eval-every", type=int, default=50)
@@ -76,13 +84,15 @@ def run(args) -> int:
     res = train_surrogate(
         pw, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_counterfactual=args.n_counterfactual,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, rollout=args.rollout,
-        curriculum=args.curriculum, freeze=tuple(args.freeze), data_norm=args.data_norm, lam_pde=args.lam_pde, lam_ode=args.lam_ode,
+        curriculum=args.curriculum, freeze=tuple(args.freeze), data_norm=args.data_norm,
+        schedules=args.schedules, n_val_counterfactual=args.n_val_counterfactual, lam_pde=args.lam_pde, lam_ode=args.lam_ode,
         physics=not args.no_physics, width=args.width, modes=args.modes, mlp_width=args.mlp_width,
         eval_every=args.eval_every, patience=args.patience, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         resume=not args.restart, dt=args.dt, log=lambda s: print(s, flush=True),
         model_kwargs={k: v for k, v in (("ode_steps", args.ode_steps), ("field_substeps", args.field_substeps),
                                         ("corr_theta", args.corr_theta or None),
-                                        ("corr_control", args.corr_control or None))
+                                        ("corr_control", args.corr_control or None),
+                                        ("corr_bound", args.corr_bound))
                       if v is not None} or None)
     argv = getattr(args, "argv", None)
     argv = sys.argv[1:] if argv is None else argv

@@ -98,6 +98,9 @@ class HybridSurrogate(SolveBackedModel):
     corr_theta : bool             g_ψ also sees z(θ_free) = (log θ_free − prior mean)/prior sd
                                   (always so without physics).
     corr_control : bool           g_ψ also sees the control u(t) (always so for ODE-only pathways).
+    corr_bound : float or None    bound the correction: g_ψ = b·tanh(MLP/b) (in units of x_scale per
+                                  unit time), so it cannot exceed b on inputs unlike its training
+                                  data; None (default) = unbounded. Exactly zero still means skipped.
     adjoint : {"recursive", "backsolve", "forward"}   gradient of the ODE block.
     ode_steps : int               Tsit5 steps per macro step, fixed; 0 = adaptive PID (ode_rtol,
                                   ode_atol, ode_max_steps). Default Notch 0 (2 fixed steps blew up
@@ -126,6 +129,7 @@ class HybridSurrogate(SolveBackedModel):
     physics: bool = eqx.field(static=True)
     corr_theta: bool = eqx.field(static=True)
     corr_control: bool = eqx.field(static=True)
+    corr_bound: float | None = eqx.field(static=True)
     adjoint: str = eqx.field(static=True)
     ode_rtol: float = eqx.field(static=True)
     ode_atol: float = eqx.field(static=True)
@@ -142,7 +146,7 @@ class HybridSurrogate(SolveBackedModel):
 
     def __init__(self, pathway: Pathway, *, dt=None, horizon=None, width=16, modes=8, layers=4,
                  mlp_width=128, mlp_depth=3, physics=True, corr_theta=False, corr_control=False,
-                 adjoint="recursive", ode_rtol=1e-6,
+                 corr_bound=None, adjoint="recursive", ode_rtol=1e-6,
                  ode_atol=1e-8, ode_max_steps=2048, ode_steps=None, field_substeps=None, x_scale=None, field_scale=1.0,
                  validation_error=None, predictor_substeps=None, key=0):
         if not isinstance(pathway, Pathway):
@@ -162,6 +166,10 @@ class HybridSurrogate(SolveBackedModel):
         self.physics, self.adjoint = bool(physics), adjoint
         self.corr_theta = bool(corr_theta) or not self.physics
         self.corr_control = bool(corr_control) or not pathway.spatial
+        if corr_bound is not None and not (isinstance(corr_bound, (int, float)) and not isinstance(corr_bound, bool)
+                                           and np.isfinite(corr_bound) and corr_bound > 0):
+            raise ValueError(f"HybridSurrogate: corr_bound must be a finite number > 0 or None, got {corr_bound!r}")
+        self.corr_bound = None if corr_bound is None else float(corr_bound)
         self.ode_rtol, self.ode_atol, self.ode_max_steps = float(ode_rtol), float(ode_atol), int(ode_max_steps)
         self.ode_steps = int(ode_steps if ode_steps is not None else _DEFAULT_ODE_STEPS.get(pathway.name, 2))
         self.field_substeps = int(field_substeps if field_substeps is not None else _DEFAULT_SUBSTEPS.get(pathway.name, 10))
@@ -199,7 +207,8 @@ class HybridSurrogate(SolveBackedModel):
         """Constructor keyword arguments (JSON-serialisable) that rebuild this model's skeleton."""
         return {"dt": self.dt, "horizon": self.horizon, "width": self.width, "modes": self.modes,
                 "layers": self.layers, "mlp_width": self.mlp_width, "mlp_depth": self.mlp_depth,
-                "physics": self.physics, "corr_theta": self.corr_theta, "corr_control": self.corr_control, "adjoint": self.adjoint, "ode_rtol": self.ode_rtol,
+                "physics": self.physics, "corr_theta": self.corr_theta, "corr_control": self.corr_control,
+                "corr_bound": self.corr_bound, "adjoint": self.adjoint, "ode_rtol": self.ode_rtol,
                 "ode_atol": self.ode_atol, "ode_max_steps": self.ode_max_steps, "ode_steps": self.ode_steps, "field_substeps": self.field_substeps,
                 "predictor_substeps": self.predictor_substeps, "x_scale": list(self.x_scale), "field_scale": self.field_scale,
                 "validation_error": None if self.validation_error is None else list(self.validation_error)}
@@ -351,7 +360,10 @@ class HybridSurrogate(SolveBackedModel):
             z = jnp.concatenate([z, jnp.broadcast_to(u, (x.shape[0], u.shape[0]))], axis=-1)
         if extra is not None:
             z = jnp.concatenate([z, jnp.broadcast_to(extra, (x.shape[0], extra.shape[0]))], axis=-1)
-        g = self.corr(z) * xs
+        g = self.corr(z)
+        if self.corr_bound is not None:
+            g = self.corr_bound * jnp.tanh(g / self.corr_bound)
+        g = g * xs
         if not self.physics:
             return g
         return self.pathway.cell_rhs(x, ell, p, u) + g

@@ -3,7 +3,10 @@
 Data: θ drawn from the pathway prior (all free parameters), random piecewise-constant control
 schedules with edges on the macro grid (train / validation / test), plus a *counterfactual* test
 set of periodic on/off pulse trains (6 segments, amplitudes near the top of the control bounds)
-that the training schedules (≤ 3 segments) never contain. Every trajectory is the reference
+that the training schedules (≤ 3 segments; opt-in ``schedules="mixed"``: 1–8 segments of random
+length with extreme values, still never periodic) do not contain. ``n_val_counterfactual`` adds
+pulse trains of another seed to the validation set, which then scores the worse of the two groups
+relative to the physics predictor. Every trajectory is the reference
 solver (:class:`pb.MechanisticModel`, same grid) saved at the macro nodes t_k = kΔt, including
 the source-labelled field components.
 
@@ -70,12 +73,40 @@ DATA_NORMS = ("global", "trajectory")
 
 
 # ----------------------------------------------------------------------------- data
-def _random_schedules(pw: Pathway, n, K, dt, rng, counterfactual=False):
-    """Piecewise-constant schedules with edges on the macro grid: (edges (n, J+1), values (n, J, ch))."""
+SCHEDULES = ("simple", "mixed")
+_MIXED_J = 8
+
+
+def _random_schedules(pw: Pathway, n, K, dt, rng, counterfactual=False, kind="simple"):
+    """Piecewise-constant schedules with edges on the macro grid: (edges (n, J+1), values (n, J, ch)).
+
+    ``kind="simple"``: ≤ 3 segments, each channel at its default or uniform in its bounds.
+    ``kind="mixed"`` (training only, opt-in): 1–8 segments of random length (unused segments have
+    zero length at the end), each channel per segment at its default (1/3), uniform in its bounds
+    (1/3) or at an extreme (1/3: the lower bound, or within the top 20 % of the range). It
+    covers switching rates and amplitudes the simple design rarely draws, but not the periodic
+    pulse trains of the counterfactual set."""
     lo = np.array([b[0] for b in pw.control_bounds])
     hi = np.array([b[1] for b in pw.control_bounds])
     dflt = np.asarray(pw.control_default, float)
     nch = len(dflt)
+    if kind not in SCHEDULES:
+        raise ValueError(f"schedules must be one of {list(SCHEDULES)}, got {kind!r}")
+    if kind == "mixed" and not counterfactual:
+        J = _MIXED_J
+        edges = np.zeros((n, J + 1))
+        vals = np.zeros((n, J, nch))
+        for i in range(n):
+            j = int(rng.integers(1, min(J, K) + 1))
+            cut = np.sort(rng.choice(np.arange(1, K), size=j - 1, replace=False)) if j > 1 else np.zeros(0)
+            e = np.concatenate([[0], cut, np.full(J - j + 1, K)])
+            edges[i] = e * dt
+            pick = rng.integers(0, 3, size=(J, nch))
+            unif = lo + rng.random((J, nch)) * (hi - lo)
+            top = lo + (0.8 + 0.2 * rng.random((J, nch))) * (hi - lo)
+            ext = np.where(rng.random((J, nch)) < 0.5, lo, top)
+            vals[i] = np.where(pick == 0, dflt, np.where(pick == 1, unif, ext))
+        return edges, vals
     if counterfactual:
         J = 6
         edges = np.zeros((n, J + 1))
@@ -139,10 +170,12 @@ def _reference_nodes(pw: Pathway, dt: float, K: int):
     return jax.jit(jax.vmap(one))
 
 
-def make_dataset(pw: Pathway, n, *, dt=None, horizon=None, seed=0, counterfactual=False, chunk=16):
+def make_dataset(pw: Pathway, n, *, dt=None, horizon=None, seed=0, counterfactual=False, chunk=16,
+                 schedules="simple"):
     """Reference trajectories at the macro nodes. Returns a dict of numpy arrays:
     theta (n, P), edges (n, J+1), values (n, J, ch), L (n, K+1, F, n, n), x (n, K+1, C, S).
-    Failed solves are dropped (and counted in ``n_failed``)."""
+    Failed solves are dropped (and counted in ``n_failed``). ``schedules``: the control design
+    (see :func:`_random_schedules`; ignored for the counterfactual pulse trains)."""
     dt = float(dt if dt is not None else default_dt(pw))
     horizon = float(horizon if horizon is not None else pw.t_end)
     K = int(np.ceil(horizon / dt - 1e-9))
@@ -150,7 +183,7 @@ def make_dataset(pw: Pathway, n, *, dt=None, horizon=None, seed=0, counterfactua
     theta = np.tile(pw.theta_vector(None), (n, 1))
     idx = [pw.param_names.index(f) for f in pw.free]
     theta[:, idx] = np.exp(pw.prior.sample(n, rng=rng))
-    edges, vals = _random_schedules(pw, n, K, dt, rng, counterfactual)
+    edges, vals = _random_schedules(pw, n, K, dt, rng, counterfactual, schedules)
     f = _reference_nodes(pw, dt, K)
     Ls, xs, oks = [], [], []
     for s in range(0, n, chunk):
@@ -307,7 +340,8 @@ def _save_ckpt(path: Path, state):
 
 
 # settings that decide the cached datasets, and those that decide the optimisation trajectory
-_DATA_KEYS = ("pathway", "pathway_kwargs", "n_train", "n_val", "n_test", "n_counterfactual", "seed", "dt", "horizon")
+_DATA_KEYS = ("pathway", "pathway_kwargs", "n_train", "n_val", "n_test", "n_counterfactual", "seed", "dt", "horizon",
+              "schedules", "n_val_counterfactual")
 
 
 def _jsonable(v):
@@ -352,6 +386,33 @@ def _check_settings(ckdir: Path, settings: dict, resume: bool, log) -> None:
     atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
 
 
+def _concat_datasets(a: dict, b: dict | None) -> dict:
+    """Stack two datasets; schedules with fewer segments are padded with zero-length ones at the end."""
+    if b is None:
+        return a
+    J = max(a["values"].shape[1], b["values"].shape[1])
+
+    def pad(d):
+        n, j = d["values"].shape[:2]
+        if j == J:
+            return d["edges"], d["values"]
+        e = np.concatenate([d["edges"], np.repeat(d["edges"][:, -1:], J - j, axis=1)], axis=1)
+        v = np.concatenate([d["values"], np.repeat(d["values"][:, -1:], J - j, axis=1)], axis=1)
+        return e, v
+
+    (ea, va), (eb, vb) = pad(a), pad(b)
+    out = {k: np.concatenate([a[k], b[k]]) for k in ("theta", "L", "x")}
+    out.update(edges=np.concatenate([ea, eb]), values=np.concatenate([va, vb]), n_failed=a["n_failed"] + b["n_failed"],
+               group=np.concatenate([np.zeros(len(a["theta"]), int), np.ones(len(b["theta"]), int)]))
+    return out
+
+
+def _clipped_rms(rel) -> float:
+    # a failed rollout (NaN) counts as 100 % error instead of making the score inf, which would
+    # freeze early stopping on whichever parameters came first
+    return float(np.sqrt(np.mean(np.nan_to_num(np.minimum(rel, 1.0), nan=1.0) ** 2)))
+
+
 def _cached_dataset(cache: Path | None, name, builder):
     if cache is not None and (cache / f"{name}.npz").exists():
         with np.load(cache / f"{name}.npz") as z:
@@ -370,7 +431,7 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
                     layers=4, mlp_width=128, mlp_depth=3, dt=None, horizon=None, clip=1.0,
                     eval_every=50, patience=6, checkpoint_dir=None, checkpoint_every=50, resume=True,
                     max_steps_this_run=None, log_every=25, log=print, model_kwargs=None,
-                    freeze=(), data_norm="global") -> TrainResult:
+                    freeze=(), data_norm="global", schedules="simple", n_val_counterfactual=0) -> TrainResult:
     """Train a :class:`HybridSurrogate` of ``pathway`` on reference-solver data (see module docstring).
 
     Returns a :class:`TrainResult`; ``result.model.validation_error`` is set (per species RMS of the
@@ -383,6 +444,11 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     ``freeze`` setting cannot be resumed with another. ``data_norm``: "global" divides the data
     term's errors by one scale per species (over all training data), "trajectory" by each
     trajectory's own RMS per species (the relative-L2 error the validation score uses).
+    ``schedules``: control design of the *training* data, "simple" (≤ 3 segments, the default) or
+    "mixed" (1–8 segments, extremes; :func:`_random_schedules`); validation and test data keep the
+    simple design. ``n_val_counterfactual`` adds that many pulse-train trajectories (seed + 4, not
+    the counterfactual test set's seed + 3) to the validation set, so early stopping and the
+    choice of the best parameters also answer to control patterns outside the training design.
     """
     freeze = tuple(freeze)
     bad = [b for b in freeze if b not in FREEZABLE]
@@ -400,6 +466,10 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     for nm, v in (("lam_y", lam_y), ("lam_pde", lam_pde), ("lam_ode", lam_ode), ("lam_op", lam_op)):
         if not (np.isfinite(float(v)) and float(v) >= 0):
             raise ValueError(f"train_surrogate: {nm} is a loss weight and must be finite and >= 0; got {v}")
+    if schedules not in SCHEDULES:
+        raise ValueError(f"train_surrogate: schedules must be one of {list(SCHEDULES)}, got {schedules!r}")
+    if int(n_val_counterfactual) < 0:
+        raise ValueError(f"train_surrogate: n_val_counterfactual must be >= 0, got {n_val_counterfactual}")
     if data_norm not in DATA_NORMS:
         raise ValueError(f"train_surrogate: data_norm must be one of {list(DATA_NORMS)}, got {data_norm!r}")
     if not (0.0 <= float(curriculum) <= 1.0):
@@ -419,12 +489,21 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
                     "mlp_width": int(mlp_width), "mlp_depth": int(mlp_depth), "clip": float(clip),
                     "eval_every": int(eval_every), "patience": int(patience), "freeze": sorted(freeze),
                     "data_norm": data_norm, "model_kwargs": dict(model_kwargs or {})}
+        # recorded only when not at their defaults, so directories written before they existed stay valid
+        if schedules != "simple":
+            settings["schedules"] = schedules
+        if int(n_val_counterfactual):
+            settings["n_val_counterfactual"] = int(n_val_counterfactual)
         settings = json.loads(json.dumps(settings, default=_jsonable))
         _check_settings(ckdir, settings, resume, log)
     t_start = time.time()
     ds = {
-        "train": _cached_dataset(ckdir, "train", lambda: make_dataset(pathway, n_train, dt=dt, horizon=horizon, seed=seed)),
-        "val": _cached_dataset(ckdir, "val", lambda: make_dataset(pathway, n_val, dt=dt, horizon=horizon, seed=seed + 1)),
+        "train": _cached_dataset(ckdir, "train", lambda: make_dataset(pathway, n_train, dt=dt, horizon=horizon, seed=seed,
+                                                                      schedules=schedules)),
+        "val": _cached_dataset(ckdir, "val", lambda: _concat_datasets(
+            make_dataset(pathway, n_val, dt=dt, horizon=horizon, seed=seed + 1),
+            make_dataset(pathway, int(n_val_counterfactual), dt=dt, horizon=horizon, seed=seed + 4, counterfactual=True)
+            if int(n_val_counterfactual) else None)),
     }
     tr = ds["train"]
     K = tr["x"].shape[1] - 1
@@ -471,18 +550,31 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     val = ds["val"]
     history = []
 
+    groups = np.asarray(val["group"]) if "group" in val else None
+    base = None
+    if groups is not None:
+        # validation with counterfactual pulse trains: the score is the worst group's rel-L2 rms
+        # relative to the physics predictor's (the untrained model, rebuilt above from the seed,
+        # so a resumed run gets the same reference), i.e. < 1 only if training helps on both the
+        # simple schedules and the pulse trains
+        ev0 = evaluate(eqx.combine(params, static), val)
+        base = {g: _clipped_rms(ev0["rel_err"][groups == g]) for g in np.unique(groups)}
+        log(f"[train {pathway.name}] validation groups (0 simple, 1 pulse trains): predictor rel-L2 rms "
+            + ", ".join(f"{g}: {b:.4f}" for g, b in base.items()))
+
     def validate(params):
         ev = evaluate(eqx.combine(params, static), val)
-        # a failed rollout (NaN) counts as 100 % error instead of making the score inf, which would
-        # freeze early stopping on whichever parameters came first
-        v = float(np.sqrt(np.mean(np.nan_to_num(np.minimum(ev["rel_err"], 1.0), nan=1.0) ** 2)))
-        return v, ev
+        if groups is None:
+            return _clipped_rms(ev["rel_err"]), ev
+        ev["group_rms"] = {int(g): _clipped_rms(ev["rel_err"][groups == g]) for g in base}
+        return max(ev["group_rms"][g] / max(b, 1e-12) for g, b in base.items()), ev
 
     if int(state["step"]) == 0 and not np.isfinite(float(state["best_val"])):
         v0, ev0 = validate(state["params"])
         state = dict(state, best_val=jnp.asarray(v0))
         history.append({"step": 0, "loss": float("nan"), "val_rel_rms": v0, "val_median": ev0["median"]})
-        log(f"[train {pathway.name}] step 0 (physics predictor) validation rel-L2 rms {v0:.4f} median {ev0['median']:.4f}")
+        log(f"[train {pathway.name}] step 0 (physics predictor) validation {'score' if groups is not None else 'rel-L2 rms'} "
+            f"{v0:.4f} median {ev0['median']:.4f}")
     n_done = 0
     stop = False
     while int(state["step"]) < steps and not stop:
@@ -502,8 +594,12 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
                 f"ode {ode:.3e} op {op:.2e} lr {float(sched_lr(t)):.1e} r={r} {time.time() - t_start:.0f}s")
         if t % eval_every == 0 or t == steps:
             v, ev = validate(state["params"])
-            history.append({"step": t, "loss": float(tot), "val_rel_rms": v, "val_median": ev["median"]})
-            log(f"[train {pathway.name}] step {t} validation rel-L2 rms {v:.4f} median {ev['median']:.4f}")
+            history.append({"step": t, "loss": float(tot), "val_rel_rms": v, "val_median": ev["median"],
+                            **({"val_group_rms": ev["group_rms"]} if "group_rms" in ev else {})})
+            grp = ("" if "group_rms" not in ev else " groups " +
+                   ", ".join(f"{g}: {gr:.4f}" for g, gr in ev["group_rms"].items()))
+            log(f"[train {pathway.name}] step {t} validation {'score' if groups is not None else 'rel-L2 rms'} {v:.4f} "
+                f"median {ev['median']:.4f}{grp}")
             if v < float(state["best_val"]):
                 state = dict(state, best=state["params"], best_val=jnp.asarray(v), bad=jnp.asarray(0))
             else:

@@ -239,3 +239,35 @@ def test_corr_control_feeds_the_control_to_the_correction(wnt16):
     h0 = mp._rhs(x, ell, p, u0, None) - pw.cell_rhs(x, ell, p, u0)
     h1 = mp._rhs(x, ell, p, u1, None) - pw.cell_rhs(x, ell, p, u1)
     np.testing.assert_allclose(np.asarray(h0), np.asarray(h1), rtol=1e-12)
+
+
+def test_corr_bound_caps_the_correction_and_round_trips(wnt16, tmp_path):
+    """corr_bound=b: g_ψ = b·tanh(MLP/b), so |g_ψ| / x_scale ≤ b however large the network's output,
+    ≈ MLP where it is small; an exactly-zero network is still pruned; saved and loaded; bad b refused."""
+    pw, _ = wnt16
+    kw = dict(width=4, modes=4, mlp_width=16, key=1, dt=1.0, field_substeps=2, ode_steps=1)
+    plain, bnd = HybridSurrogate(pw, **kw), HybridSurrogate(pw, corr_bound=0.05, **kw)
+    assert plain.corr_bound is None and bnd.config()["corr_bound"] == 0.05
+    assert bnd.pruned().skip_corr  # zero-initialised output layer: tanh(0) = 0 exactly
+    th = jnp.asarray(pw.nominal_values)
+    p = pw.params(th)
+    x = jnp.asarray(pw.x0(p), float).reshape(pw.n_cells, pw.n_species)
+    ell = jnp.full(pw.n_cells, 0.3)
+    u = jnp.asarray(pw.control_default, float)
+    xs = np.asarray(bnd.x_scale)
+    for scale, small in ((5.0, False), (1e-5, True)):
+        def set_w(m, scale=scale):
+            last = m.corr.mlp.layers[-1]
+            return eqx.tree_at(lambda m: m.corr.mlp.layers[-1].bias, m, jnp.full_like(last.bias, scale))
+        g_plain = np.asarray(set_w(plain)._rhs(x, ell, p, u, None) - pw.cell_rhs(x, ell, p, u)) / xs
+        g_bnd = np.asarray(set_w(bnd)._rhs(x, ell, p, u, None) - pw.cell_rhs(x, ell, p, u)) / xs
+        assert np.all(np.abs(g_bnd) <= 0.05 + 1e-12)
+        if small:
+            np.testing.assert_allclose(g_bnd, g_plain, rtol=1e-6, atol=1e-15)
+        else:
+            assert np.all(np.abs(g_plain) > 4.0) and np.all(np.abs(g_bnd) > 0.0499)
+    bnd.save(tmp_path / "b")
+    assert HybridSurrogate.load(tmp_path / "b").corr_bound == 0.05
+    for bad in (0.0, -1.0, float("nan"), True, "0.1"):
+        with pytest.raises(ValueError, match="corr_bound"):
+            HybridSurrogate(pw, corr_bound=bad, **kw)

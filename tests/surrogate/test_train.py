@@ -60,6 +60,12 @@ def test_checkpoint_dir_of_other_settings_is_refused(tmp_path, pw):
     (d / "train.npz").write_bytes(b"")
     with pytest.raises(ValueError, match=r"datasets made with other settings \(n_train 3 -> 5\)"):
         _check_settings(d, {**base, "n_train": 5}, False, log.append)
+    # the training design and the validation pulse trains decide the data too (recorded only when
+    # not at their defaults, so a directory from before they existed still matches its defaults)
+    with pytest.raises(ValueError, match=r"datasets made with other settings \(schedules None -> 'mixed'\)"):
+        _check_settings(d, {**base, "schedules": "mixed"}, False, log.append)
+    with pytest.raises(ValueError, match=r"n_val_counterfactual None -> 16"):
+        _check_settings(d, {**base, "n_val_counterfactual": 16}, False, log.append)
     _check_settings(d, {**base, "lr": 2e-3}, True, log.append)  # no checkpoint yet: nothing to resume
     (d / "checkpoint.eqx").write_bytes(b"")
     with pytest.raises(ValueError, match=r"checkpoint .* other settings \(data_norm 'global' -> 'trajectory'\)"):
@@ -95,6 +101,67 @@ def test_bad_arguments(pw):
         train_surrogate(pw, freeze=("fno", "corr", "ops"))
     with pytest.raises(ValueError, match="data_norm"):
         train_surrogate(pw, data_norm="per-species")
+    with pytest.raises(ValueError, match="schedules"):
+        train_surrogate(pw, schedules="pulses")
+    with pytest.raises(ValueError, match="n_val_counterfactual"):
+        train_surrogate(pw, n_val_counterfactual=-1)
+
+
+def test_mixed_schedules_stay_in_bounds_and_span_one_to_eight_segments():
+    """schedules="mixed": edges on the macro grid from 0 to the horizon (unused segments zero-length
+    at the end), values in the bounds, 1-8 segments, each channel at its default, uniform, or at an
+    extreme about a third of the time each; the simple design is drawn as before."""
+    from pbhno_bayes.surrogate.train import _random_schedules
+
+    npw = pb.pathways.notch(cells=2, grid=16)
+    K, dt = 192, 0.25
+    e, v = _random_schedules(npw, 400, K, dt, np.random.default_rng(3), kind="mixed")
+    assert e.shape == (400, 9) and v.shape == (400, 8, 2)
+    assert np.all(e[:, 0] == 0) and np.all(e[:, -1] == K * dt) and np.all(np.diff(e, axis=1) >= 0)
+    np.testing.assert_allclose(e / dt, np.round(e / dt), atol=1e-9)
+    nseg = (np.diff(e, axis=1) > 0).sum(axis=1)
+    assert nseg.min() == 1 and nseg.max() == 8 and len(np.unique(nseg)) == 8
+    lo, hi = np.array(npw.control_bounds).T
+    assert np.all(v >= lo) and np.all(v <= hi)
+    used = np.concatenate([v[i, :n] for i, n in enumerate(nseg)])  # segments that are in force
+    top = used >= lo + 0.8 * (hi - lo)
+    assert 0.3 < np.mean(used == 0.0) < 0.65  # default (= lower bound for Notch) or the lower extreme
+    assert 0.2 < np.mean(top) < 0.45  # the upper extreme, or a uniform draw that landed there
+    es, vs = _random_schedules(npw, 5, K, dt, np.random.default_rng(3))
+    assert es.shape == (5, 4) and vs.shape == (5, 3, 2)
+    with pytest.raises(ValueError, match="schedules"):
+        _random_schedules(npw, 5, K, dt, np.random.default_rng(3), kind="pulses")
+
+
+def test_validation_set_with_pulse_trains_pads_schedules_without_changing_them():
+    """_concat_datasets pads the shorter schedules with zero-length segments at the end: u(t) is the
+    same at every time, including the segment edges and the horizon; the groups are labelled."""
+    import jax.numpy as jnp
+
+    from pbhno_bayes.pathways.base import Schedule
+    from pbhno_bayes.surrogate.train import _concat_datasets, _random_schedules
+
+    npw = pb.pathways.notch(cells=2, grid=16)
+    K, dt = 40, 0.25
+    rng = np.random.default_rng(0)
+    es, vs = _random_schedules(npw, 3, K, dt, rng)
+    ec, vc = _random_schedules(npw, 2, K, dt, rng, counterfactual=True)
+
+    def ds(e, v):
+        n = len(e)
+        return {"theta": np.ones((n, 4)), "edges": e, "values": v, "L": np.zeros((n, 2)), "x": np.zeros((n, 3)),
+                "n_failed": 1}
+
+    cat = _concat_datasets(ds(es, vs), ds(ec, vc))
+    assert cat["edges"].shape == (5, 7) and cat["values"].shape == (5, 6, 2) and cat["n_failed"] == 2
+    assert cat["group"].tolist() == [0, 0, 0, 1, 1]
+    dflt = jnp.asarray(npw.control_default, float)
+    ts = jnp.concatenate([jnp.linspace(0, K * dt, 401), jnp.asarray(es.ravel()), jnp.asarray([K * dt + 1.0])])
+    for i, (e, v) in enumerate(list(zip(es, vs, strict=True)) + list(zip(ec, vc, strict=True))):
+        a = np.asarray(jax.vmap(Schedule(jnp.asarray(e), jnp.asarray(v), dflt))(ts))
+        b = np.asarray(jax.vmap(Schedule(jnp.asarray(cat["edges"][i]), jnp.asarray(cat["values"][i]), dflt))(ts))
+        np.testing.assert_array_equal(a, b)
+    assert _concat_datasets(ds(es, vs), None)["edges"].shape == (3, 4)
 
 
 def test_trajectory_data_norm_divides_by_each_trajectorys_rms(pw):
@@ -156,6 +223,35 @@ def test_frozen_blocks_stay_at_their_initial_values(tmp_path, pw):
     assert HybridSurrogate.load(tmp_path / "w").skipped_blocks == ("fno",)
 
 
+@pytest.mark.slow  # one tiny training run (compiles its step): ~1 min on the 2-core CPU
+def test_validation_with_pulse_trains_scores_the_worst_group_against_the_predictor(tmp_path, pw):
+    """n_val_counterfactual: validation = simple schedules + pulse trains; the score is the worst
+    group's rel-L2 rms over the physics predictor's, 1 at step 0; a resumed run ends the same."""
+    import re
+
+    log = []
+    kw = {**TINY, "eval_every": 2, "log": log.append, "schedules": "mixed", "n_val_counterfactual": 2}
+    res = train_surrogate(pw, checkpoint_dir=tmp_path / "a", **kw)
+    assert res.metrics["n_val"] == 4
+    m = re.search(r"predictor rel-L2 rms 0: ([\d.]+), 1: ([\d.]+)", log[0])
+    base = (float(m.group(1)), float(m.group(2)))
+    h = res.history
+    assert h[0]["step"] == 0 and h[0]["val_rel_rms"] == pytest.approx(1.0, rel=1e-12)
+    for e in h[1:]:
+        g = e["val_group_rms"]
+        assert set(g) == {0, 1}
+        assert e["val_rel_rms"] == pytest.approx(max(g[0] / base[0], g[1] / base[1]), rel=1e-3)  # base printed to 4 digits
+    import json
+
+    assert json.loads((tmp_path / "a" / "settings.json").read_text())["schedules"] == "mixed"
+    part = train_surrogate(pw, checkpoint_dir=tmp_path / "b", max_steps_this_run=2, **kw)
+    assert not part.metrics["finished"]
+    resumed = train_surrogate(pw, checkpoint_dir=tmp_path / "b", **kw)
+    for a, b in zip(_leaves(res.model), _leaves(resumed.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.history[-1]["val_rel_rms"] == h[-1]["val_rel_rms"]
+
+
 def test_no_physics_baseline_is_trained_on_data_only():
     from pbhno_bayes.surrogate.train import _loss_weights
 
@@ -181,13 +277,15 @@ def test_train_cli_passes_its_options_on(monkeypatch, tmp_path, pw):
     monkeypatch.setattr(tr, "train_surrogate", fake)
     out = tmp_path / "m"
     rc = main(["train", "wnt", "--cells", "2", "--grid", "16", "--out", str(out), "--corr-theta", "--corr-control",
-               "--data-norm", "trajectory", "--patience", "9", "--freeze", "fno"])
+               "--data-norm", "trajectory", "--patience", "9", "--freeze", "fno", "--schedules", "mixed",
+               "--n-val-counterfactual", "16", "--corr-bound", "0.05"])
     assert rc == 0
     assert seen["data_norm"] == "trajectory" and seen["patience"] == 9 and seen["freeze"] == ("fno",)
+    assert seen["schedules"] == "mixed" and seen["n_val_counterfactual"] == 16
     assert seen["resume"] is True
-    assert seen["model_kwargs"] == {"corr_theta": True, "corr_control": True}
+    assert seen["model_kwargs"] == {"corr_theta": True, "corr_control": True, "corr_bound": 0.05}
     back = HybridSurrogate.load(out)
-    assert back.corr_theta and back.corr_control
+    assert back.corr_theta and back.corr_control and back.corr_bound == 0.05
     import json
 
     assert "--corr-control" in json.loads(out.with_suffix(".json").read_text())["meta"]["command"]
