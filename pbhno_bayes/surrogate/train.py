@@ -551,26 +551,27 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     history = []
 
     groups = np.asarray(val["group"]) if "group" in val else None
-    base = None
+    base = ev_init = None
     if groups is not None:
         # validation with counterfactual pulse trains: the score is the worst group's rel-L2 rms
         # relative to the physics predictor's (the untrained model, rebuilt above from the seed,
         # so a resumed run gets the same reference), i.e. < 1 only if training helps on both the
         # simple schedules and the pulse trains
-        ev0 = evaluate(eqx.combine(params, static), val)
-        base = {g: _clipped_rms(ev0["rel_err"][groups == g]) for g in np.unique(groups)}
+        ev_init = evaluate(eqx.combine(params, static), val)
+        base = {g: _clipped_rms(ev_init["rel_err"][groups == g]) for g in np.unique(groups)}
         log(f"[train {pathway.name}] validation groups (0 simple, 1 pulse trains): predictor rel-L2 rms "
             + ", ".join(f"{g}: {b:.4f}" for g, b in base.items()))
 
-    def validate(params):
-        ev = evaluate(eqx.combine(params, static), val)
+    def validate(params, ev=None):
+        ev = evaluate(eqx.combine(params, static), val) if ev is None else ev
         if groups is None:
             return _clipped_rms(ev["rel_err"]), ev
         ev["group_rms"] = {int(g): _clipped_rms(ev["rel_err"][groups == g]) for g in base}
         return max(ev["group_rms"][g] / max(b, 1e-12) for g, b in base.items()), ev
 
     if int(state["step"]) == 0 and not np.isfinite(float(state["best_val"])):
-        v0, ev0 = validate(state["params"])
+        # with validation groups the untrained model was just evaluated for the score's reference
+        v0, ev0 = validate(state["params"], ev_init)
         state = dict(state, best_val=jnp.asarray(v0))
         history.append({"step": 0, "loss": float("nan"), "val_rel_rms": v0, "val_median": ev0["median"]})
         log(f"[train {pathway.name}] step 0 (physics predictor) validation {'score' if groups is not None else 'rel-L2 rms'} "
