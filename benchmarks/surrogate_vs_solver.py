@@ -30,6 +30,8 @@ schedules in the same run (speed: its time and ratio; accuracy: its errors and, 
 two is closer to the reference). ``--predictor-substeps M`` runs the surrogate under test (not the
 ``--compare`` one) with M sub-steps in its predictor pass (``HybridSurrogate.with_predictor_substeps``),
 so ``--predictor-substeps 2 --compare notch`` measures the cheaper pass against the default in one run.
+``--predictor-without-correction`` likewise drops g_ψ from the surrogate's predictor cell solve
+(``HybridSurrogate.with_predictor_correction(False)``; matters only for a trained g_ψ, ``wnt_learned``).
 Prints one JSON object; same seed → same numbers.
 """
 
@@ -80,9 +82,17 @@ def _load(a):
             out.append(None)
             continue
         out.append(HybridSurrogate.pretrained(name, pathway=a.pathway))
-    if a.predictor_substeps is not None:
-        out[0] = out[0].with_predictor_substeps(a.predictor_substeps)
+    out[0] = _variant(out[0], a)
     return out
+
+
+def _variant(sur, a):
+    """The surrogate under test with the predictor options of the command line."""
+    if a.predictor_substeps is not None:
+        sur = sur.with_predictor_substeps(a.predictor_substeps)
+    if a.predictor_without_correction:
+        sur = sur.with_predictor_correction(False)
+    return sur
 
 
 def speed(a):
@@ -93,13 +103,12 @@ def speed(a):
     rng = np.random.default_rng(0)
     idx = [pw.param_names.index(n) for n in pw.free]
     res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare,
-           "predictor_substeps": sur.predictor_substeps, "grid": pw.geometry.n,
+           "predictor_substeps": sur.predictor_substeps,
+           "predictor_correction": sur.predictor_correction, "grid": pw.geometry.n,
            "n_cells": pw.n_cells, **_machine(), "skipped_blocks": list(sur.skipped_blocks), "rollout": []}
     fs = eqx.filter_jit(jax.vmap(lambda t: sur.predict(t, ts)))
     fc = None if cmp_ is None else eqx.filter_jit(jax.vmap(lambda t: cmp_.predict(t, ts)))
-    full = HybridSurrogate.pretrained(a.surrogate or a.pathway, prune=False)
-    if a.predictor_substeps is not None:
-        full = full.with_predictor_substeps(a.predictor_substeps)
+    full = _variant(HybridSurrogate.pretrained(a.surrogate or a.pathway, prune=False), a)
     fu = eqx.filter_jit(jax.vmap(lambda t: full.predict(t, ts)))
     fr = jax.jit(jax.vmap(lambda t: ref.predict(t, ts)))
     for B in a.batches:
@@ -176,7 +185,8 @@ def accuracy(a):
     sur, cmp_ = _load(a)
     pw = sur.pathway
     res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare,
-           "predictor_substeps": sur.predictor_substeps, **_machine(), "n": a.n}
+           "predictor_substeps": sur.predictor_substeps,
+           "predictor_correction": sur.predictor_correction, **_machine(), "n": a.n}
     t0 = time.time()
     sets = {"held_out": make_dataset(pw, a.n, dt=sur.dt, horizon=sur.horizon, seed=2026),
             "counterfactual": make_dataset(pw, max(a.n // 2, 1), dt=sur.dt, horizon=sur.horizon, seed=2027,
@@ -271,6 +281,8 @@ def main(argv=None):
     ap.add_argument("--compare", default=None, help="a second shipped surrogate run on the same θ (e.g. wnt)")
     ap.add_argument("--predictor-substeps", type=int, default=None,
                     help="sub-steps of the surrogate's predictor pass (default: its field_substeps)")
+    ap.add_argument("--predictor-without-correction", action="store_true",
+                    help="the surrogate's predictor cell solve without g_psi (default: with it)")
     ap.add_argument("--batches", type=int, nargs="*", default=[1, 64, 1024],
                     help="rollout batch sizes (none: gradient timing only)")
     ap.add_argument("--solver-max-batch", type=int, default=64,

@@ -26,6 +26,8 @@ def register(subparsers) -> None:
     p.add_argument("--n-counterfactual", type=int, default=8, help="counterfactual-control trajectories (default 8)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--warmup", type=int, default=0,
+                   help="steps of linear learning-rate warmup from 0 before the cosine decay (default 0)")
     p.add_argument("--rollout", type=int, default=4,
                    help="rollout window in macro steps after the one-step curriculum (t_end/dt = the full horizon)")
     p.add_argument("--curriculum", type=float, default=0.5,
@@ -85,7 +87,7 @@ def run(args) -> int:
         pw, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_counterfactual=args.n_counterfactual,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, rollout=args.rollout,
         curriculum=args.curriculum, freeze=tuple(args.freeze), data_norm=args.data_norm,
-        schedules=args.schedules, n_val_counterfactual=args.n_val_counterfactual, lam_pde=args.lam_pde, lam_ode=args.lam_ode,
+        schedules=args.schedules, n_val_counterfactual=args.n_val_counterfactual, warmup=args.warmup, lam_pde=args.lam_pde, lam_ode=args.lam_ode,
         physics=not args.no_physics, width=args.width, modes=args.modes, mlp_width=args.mlp_width,
         eval_every=args.eval_every, patience=args.patience, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         resume=not args.restart, dt=args.dt, log=lambda s: print(s, flush=True),

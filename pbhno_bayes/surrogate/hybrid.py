@@ -111,6 +111,9 @@ class HybridSurrogate(SolveBackedModel):
                                   sets ℓ at the end of the step for the cells' predictor solve);
                                   None (default) = ``field_substeps``. See
                                   :meth:`with_predictor_substeps`.
+    predictor_correction : bool   whether the cells' predictor solve includes g_ψ (default True);
+                                  False evaluates it in the corrector solve only. See
+                                  :meth:`with_predictor_correction`.
     x_scale : (S,) floats, field_scale : float   normalisation (set from training data).
     validation_error : (S,) floats or None       per-species relative error on held-out data.
     key : jax PRNG key (or int seed)
@@ -137,6 +140,7 @@ class HybridSurrogate(SolveBackedModel):
     ode_steps: int = eqx.field(static=True)
     field_substeps: int = eqx.field(static=True)
     predictor_substeps: int | None = eqx.field(static=True)
+    predictor_correction: bool = eqx.field(static=True)
     x_scale: tuple = eqx.field(static=True)
     field_scale: float = eqx.field(static=True)
     validation_error: tuple | None = eqx.field(static=True)
@@ -148,7 +152,7 @@ class HybridSurrogate(SolveBackedModel):
                  mlp_width=128, mlp_depth=3, physics=True, corr_theta=False, corr_control=False,
                  corr_bound=None, adjoint="recursive", ode_rtol=1e-6,
                  ode_atol=1e-8, ode_max_steps=2048, ode_steps=None, field_substeps=None, x_scale=None, field_scale=1.0,
-                 validation_error=None, predictor_substeps=None, key=0):
+                 validation_error=None, predictor_substeps=None, predictor_correction=True, key=0):
         if not isinstance(pathway, Pathway):
             raise ValueError("HybridSurrogate: pathway must be a pb.pathways Pathway (e.g. pb.pathways.notch())")
         if adjoint not in ADJOINTS:
@@ -176,6 +180,7 @@ class HybridSurrogate(SolveBackedModel):
         if self.field_substeps < 1:
             raise ValueError("HybridSurrogate: field_substeps must be >= 1")
         self.predictor_substeps = _check_predictor_substeps(predictor_substeps)
+        self.predictor_correction = _check_bool("predictor_correction", predictor_correction)
         self.x_scale = tuple(float(v) for v in (x_scale if x_scale is not None else np.ones(S)))
         if len(self.x_scale) != S or min(self.x_scale) <= 0:
             raise ValueError(f"HybridSurrogate: x_scale must be {S} positive numbers")
@@ -210,7 +215,8 @@ class HybridSurrogate(SolveBackedModel):
                 "physics": self.physics, "corr_theta": self.corr_theta, "corr_control": self.corr_control,
                 "corr_bound": self.corr_bound, "adjoint": self.adjoint, "ode_rtol": self.ode_rtol,
                 "ode_atol": self.ode_atol, "ode_max_steps": self.ode_max_steps, "ode_steps": self.ode_steps, "field_substeps": self.field_substeps,
-                "predictor_substeps": self.predictor_substeps, "x_scale": list(self.x_scale), "field_scale": self.field_scale,
+                "predictor_substeps": self.predictor_substeps, "predictor_correction": self.predictor_correction,
+                "x_scale": list(self.x_scale), "field_scale": self.field_scale,
                 "validation_error": None if self.validation_error is None else list(self.validation_error)}
 
     def save(self, prefix, meta: dict | None = None) -> tuple[Path, Path]:
@@ -345,14 +351,29 @@ class HybridSurrogate(SolveBackedModel):
         """
         return _with_static(self, predictor_substeps=_check_predictor_substeps(m))
 
+    def with_predictor_correction(self, on: bool) -> HybridSurrogate:
+        """The same model (same weights) whose cells' *predictor* solve includes g_ψ (``True``, the
+        default) or integrates the mechanistic kinetics alone (``False``).
+
+        Each macro step solves the cell ODEs twice: a predictor solve, whose only use is the cell
+        states that set the membrane sink/source inside the corrector field step, and the corrector
+        solve that gives x_{k+1}. With a trained g_ψ (``wnt_learned``: 3 × 128 MLP, 4 cells) the MLP
+        evaluations of the two solves are more than half of a batch-64 rollout; without g_ψ in
+        the predictor solve the cells still see the full f_mech + g_ψ in the corrector, and the
+        field sees predictor cell states that differ by O(Δt·|g_ψ|). Opt-in, like
+        :meth:`with_predictor_substeps` (the two combine): every shipped result was computed with
+        ``True``. Measured on ``wnt_learned`` in reports/surrogate.md ("A cheaper predictor pass").
+        A model without a trained g_ψ (pruned ``notch``, ``wnt``) is unchanged by it."""
+        return _with_static(self, predictor_correction=_check_bool("predictor_correction", on))
+
     @staticmethod
     def ensemble(members) -> SurrogateEnsemble:
         return SurrogateEnsemble(tuple(members))
 
     # ------------------------------------------------------------------ pieces
-    def _rhs(self, x, ell, p, u, extra):
-        """f(x, ℓ) = f_mech + g_ψ; x (C, S), ell (C,)."""
-        if self.skip_corr:  # g_ψ ≡ 0 exactly (see pruned)
+    def _rhs(self, x, ell, p, u, extra, corr=True):
+        """f(x, ℓ) = f_mech + g_ψ; x (C, S), ell (C,). ``corr`` False: f_mech alone (physics only)."""
+        if self.skip_corr or (not corr and self.physics):  # g_ψ ≡ 0 exactly (see pruned), or not wanted
             return self.pathway.cell_rhs(x, ell, p, u) if self.physics else jnp.zeros_like(x)
         xs = jnp.asarray(self.x_scale, x.dtype)
         z = jnp.concatenate([x / xs, (ell / self.field_scale)[:, None]], axis=-1)
@@ -436,8 +457,9 @@ class HybridSurrogate(SolveBackedModel):
                                  jnp.stack([zi * ones for zi in z] + [X, Y])], axis=0)
         return P + s * self.fno(chans)
 
-    def ode_step(self, x, t0, ell0, ell1, p, sched, extra, alive=True):
+    def ode_step(self, x, t0, ell0, ell1, p, sched, extra, alive=True, corr=True):
         """x(t0) -> x(t0 + Δt) with ℓ linear in time over the step. Returns (x1, ok, n_steps).
+        ``corr`` False integrates the mechanistic kinetics without g_ψ (the cheaper predictor solve).
 
         ``alive`` False (a rollout that already failed) integrates over an empty interval: no
         solver steps, so under ``vmap`` a failed member no longer spends ``ode_max_steps`` on
@@ -447,7 +469,7 @@ class HybridSurrogate(SolveBackedModel):
 
         def rhs(t, y, args):
             s = (t - t0) / dt
-            return self._rhs(y, ell0 + s * (ell1 - ell0), p, sched(t), extra)
+            return self._rhs(y, ell0 + s * (ell1 - ell0), p, sched(t), extra, corr)
 
         if self.ode_steps:
             ctrl, dt0 = diffrax.ConstantStepSize(), span / self.ode_steps
@@ -472,7 +494,7 @@ class HybridSurrogate(SolveBackedModel):
         if self.physics:
             # predictor: field with the cells frozen at x_k, then the cells under that field
             Lp = self.physics_step(L, x, x, p, u, self.predictor_substeps)
-            xp, okp, nsp = self.ode_step(x, t0, e0, self.ell(Lp), p, sched, extra, alive)
+            xp, okp, nsp = self.ode_step(x, t0, e0, self.ell(Lp), p, sched, extra, alive, self.predictor_correction)
             ok, ns = okp, nsp
         else:
             xp = x
@@ -620,6 +642,12 @@ def _check_predictor_substeps(m):
     if isinstance(m, bool) or int(m) != m or m < 1:
         raise ValueError(f"HybridSurrogate: predictor_substeps must be an integer >= 1 or None, got {m!r}")
     return int(m)
+
+
+def _check_bool(name, v):
+    if not isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"HybridSurrogate: {name} must be True or False, got {v!r}")
+    return bool(v)
 
 
 def _norm(v):

@@ -283,10 +283,15 @@ def evaluate(model: HybridSurrogate, data: dict, species=None, chunk=16) -> dict
 
 # ----------------------------------------------------------------------------- training
 @functools.lru_cache(maxsize=8)
-def _optimizer(lr: float, steps: int, clip: float):
+def _optimizer(lr: float, steps: int, clip: float, warmup: int = 0):
     """(optax transformation, lr schedule), cached so repeated runs in one process share the
-    compiled train step (:func:`_train_step` is keyed on the transformation's identity)."""
-    sched_lr = optax.cosine_decay_schedule(lr, steps)
+    compiled train step (:func:`_train_step` is keyed on the transformation's identity).
+    ``warmup`` > 0: the rate rises linearly from 0 to ``lr`` over that many steps, then decays
+    (cosine) to 0 at ``steps``; 0 is the plain cosine decay from ``lr``."""
+    if warmup:
+        sched_lr = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, steps)
+    else:
+        sched_lr = optax.cosine_decay_schedule(lr, steps)
     opt = optax.apply_if_finite(optax.chain(optax.clip_by_global_norm(clip), optax.adam(sched_lr)), 10)
     return opt, sched_lr
 
@@ -431,7 +436,8 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
                     layers=4, mlp_width=128, mlp_depth=3, dt=None, horizon=None, clip=1.0,
                     eval_every=50, patience=6, checkpoint_dir=None, checkpoint_every=50, resume=True,
                     max_steps_this_run=None, log_every=25, log=print, model_kwargs=None,
-                    freeze=(), data_norm="global", schedules="simple", n_val_counterfactual=0) -> TrainResult:
+                    freeze=(), data_norm="global", schedules="simple", n_val_counterfactual=0,
+                    warmup=0) -> TrainResult:
     """Train a :class:`HybridSurrogate` of ``pathway`` on reference-solver data (see module docstring).
 
     Returns a :class:`TrainResult`; ``result.model.validation_error`` is set (per species RMS of the
@@ -449,6 +455,10 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     simple design. ``n_val_counterfactual`` adds that many pulse-train trajectories (seed + 4, not
     the counterfactual test set's seed + 3) to the validation set, so early stopping and the
     choice of the best parameters also answer to control patterns outside the training design.
+    ``warmup``: steps over which the learning rate rises linearly from 0 to ``lr`` before the cosine
+    decay (0, the default, starts at ``lr``). Adam's first steps move every parameter by about the
+    full rate whatever the gradient's size; from an exactly-zero correction that is a large random
+    kick to an already accurate physics predictor (reports/surrogate.md, "Notch, fourth round").
     """
     freeze = tuple(freeze)
     bad = [b for b in freeze if b not in FREEZABLE]
@@ -470,6 +480,8 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
         raise ValueError(f"train_surrogate: schedules must be one of {list(SCHEDULES)}, got {schedules!r}")
     if int(n_val_counterfactual) < 0:
         raise ValueError(f"train_surrogate: n_val_counterfactual must be >= 0, got {n_val_counterfactual}")
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= int(warmup) < int(steps):
+        raise ValueError(f"train_surrogate: warmup must be a whole number of steps in [0, steps={steps}), got {warmup!r}")
     if data_norm not in DATA_NORMS:
         raise ValueError(f"train_surrogate: data_norm must be one of {list(DATA_NORMS)}, got {data_norm!r}")
     if not (0.0 <= float(curriculum) <= 1.0):
@@ -494,6 +506,8 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
             settings["schedules"] = schedules
         if int(n_val_counterfactual):
             settings["n_val_counterfactual"] = int(n_val_counterfactual)
+        if int(warmup):
+            settings["warmup"] = int(warmup)
         settings = json.loads(json.dumps(settings, default=_jsonable))
         _check_settings(ckdir, settings, resume, log)
     t_start = time.time()
@@ -527,7 +541,7 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
             spec = eqx.tree_at(lambda m, b=b: getattr(m, b), spec,
                                replace=jax.tree_util.tree_map(lambda _: False, getattr(spec, b)))
     params, static = eqx.partition(model, spec)
-    opt, sched_lr = _optimizer(float(lr), int(steps), float(clip))
+    opt, sched_lr = _optimizer(float(lr), int(steps), float(clip), int(warmup))
     opt_state = opt.init(params)
     key = jax.random.PRNGKey(seed + 12345)
     state = {"params": params, "opt": opt_state, "step": jnp.asarray(0), "key": key,

@@ -75,6 +75,8 @@ def test_checkpoint_dir_of_other_settings_is_refused(tmp_path, pw):
     _check_settings(d, {**base, "lr": 2e-3, "patience": 30}, True, log.append)  # more patience: continues
     with pytest.raises(ValueError, match=r"patience 30 -> 5"):
         _check_settings(d, {**base, "lr": 2e-3, "patience": 5}, True, log.append)
+    with pytest.raises(ValueError, match=r"warmup None -> 20"):  # the warmup shapes the trajectory
+        _check_settings(d, {**base, "lr": 2e-3, "patience": 30, "warmup": 20}, True, log.append)
     _check_settings(d, {**base, "data_norm": "trajectory"}, False, log.append)  # starting over is allowed
     assert json.loads((d / "settings.json").read_text())["data_norm"] == "trajectory"
     (d / "settings.json").unlink()  # a directory from before settings.json: used, with a log line
@@ -105,6 +107,25 @@ def test_bad_arguments(pw):
         train_surrogate(pw, schedules="pulses")
     with pytest.raises(ValueError, match="n_val_counterfactual"):
         train_surrogate(pw, n_val_counterfactual=-1)
+    for bad in (-1, 1.5, True, "10", 800):  # 800 = steps: nothing would be left after the warmup
+        with pytest.raises(ValueError, match=r"warmup must be a whole number of steps in \[0, steps=800\)"):
+            train_surrogate(pw, warmup=bad)
+
+
+def test_warmup_schedule_rises_from_zero_then_decays():
+    """``warmup``: linear rise 0 → lr, then the cosine decay to 0 at ``steps``; without it the
+    schedule is the plain cosine decay from ``lr`` (what every earlier run used)."""
+    from pbhno_bayes.surrogate.train import _optimizer
+
+    _, plain = _optimizer(1e-4, 160, 1.0)
+    _, warm = _optimizer(1e-4, 160, 1.0, 40)
+    assert float(plain(0)) == pytest.approx(1e-4) and float(plain(160)) == pytest.approx(0.0, abs=1e-12)
+    assert float(warm(0)) == 0.0
+    assert float(warm(20)) == pytest.approx(0.5e-4)
+    assert float(warm(40)) == pytest.approx(1e-4)
+    lrs = [float(warm(t)) for t in range(40, 161)]
+    assert all(b <= a for a, b in zip(lrs, lrs[1:], strict=False)) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    assert float(warm(100)) == pytest.approx(0.5e-4, rel=1e-6)  # cosine half-way point of 40..160
 
 
 def test_mixed_schedules_stay_in_bounds_and_span_one_to_eight_segments():
@@ -278,10 +299,10 @@ def test_train_cli_passes_its_options_on(monkeypatch, tmp_path, pw):
     out = tmp_path / "m"
     rc = main(["train", "wnt", "--cells", "2", "--grid", "16", "--out", str(out), "--corr-theta", "--corr-control",
                "--data-norm", "trajectory", "--patience", "9", "--freeze", "fno", "--schedules", "mixed",
-               "--n-val-counterfactual", "16", "--corr-bound", "0.05"])
+               "--n-val-counterfactual", "16", "--corr-bound", "0.05", "--warmup", "30"])
     assert rc == 0
     assert seen["data_norm"] == "trajectory" and seen["patience"] == 9 and seen["freeze"] == ("fno",)
-    assert seen["schedules"] == "mixed" and seen["n_val_counterfactual"] == 16
+    assert seen["schedules"] == "mixed" and seen["n_val_counterfactual"] == 16 and seen["warmup"] == 30
     assert seen["resume"] is True
     assert seen["model_kwargs"] == {"corr_theta": True, "corr_control": True, "corr_bound": 0.05}
     back = HybridSurrogate.load(out)
