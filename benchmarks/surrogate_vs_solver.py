@@ -32,6 +32,8 @@ two is closer to the reference). ``--predictor-substeps M`` runs the surrogate u
 so ``--predictor-substeps 2 --compare notch`` measures the cheaper pass against the default in one run.
 ``--predictor-without-correction`` likewise drops g_ψ from the surrogate's predictor cell solve
 (``HybridSurrogate.with_predictor_correction(False)``; matters only for a trained g_ψ, ``wnt_learned``).
+``--macro-step DT`` (speed mode) rolls a physics-only surrogate out with macro step DT
+(``HybridSurrogate.with_macro_step``), e.g. ``--macro-step 0.125 --compare notch``.
 Prints one JSON object; same seed → same numbers.
 """
 
@@ -92,6 +94,8 @@ def _variant(sur, a):
         sur = sur.with_predictor_substeps(a.predictor_substeps)
     if a.predictor_without_correction:
         sur = sur.with_predictor_correction(False)
+    if a.macro_step is not None:
+        sur = sur.with_macro_step(a.macro_step)
     return sur
 
 
@@ -104,12 +108,13 @@ def speed(a):
     idx = [pw.param_names.index(n) for n in pw.free]
     res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare,
            "predictor_substeps": sur.predictor_substeps,
-           "predictor_correction": sur.predictor_correction, "grid": pw.geometry.n,
+           "predictor_correction": sur.predictor_correction, "macro_step": sur.dt, "grid": pw.geometry.n,
            "n_cells": pw.n_cells, **_machine(), "skipped_blocks": list(sur.skipped_blocks), "rollout": []}
     fs = eqx.filter_jit(jax.vmap(lambda t: sur.predict(t, ts)))
     fc = None if cmp_ is None else eqx.filter_jit(jax.vmap(lambda t: cmp_.predict(t, ts)))
-    full = _variant(HybridSurrogate.pretrained(a.surrogate or a.pathway, prune=False), a)
-    fu = eqx.filter_jit(jax.vmap(lambda t: full.predict(t, ts)))
+    if a.also_unpruned:
+        full = _variant(HybridSurrogate.pretrained(a.surrogate or a.pathway, prune=False), a)
+        fu = eqx.filter_jit(jax.vmap(lambda t: full.predict(t, ts)))
     fr = jax.jit(jax.vmap(lambda t: ref.predict(t, ts)))
     for B in a.batches:
         th = np.tile(pw.theta_vector(None), (B, 1))
@@ -283,6 +288,9 @@ def main(argv=None):
                     help="sub-steps of the surrogate's predictor pass (default: its field_substeps)")
     ap.add_argument("--predictor-without-correction", action="store_true",
                     help="the surrogate's predictor cell solve without g_psi (default: with it)")
+    ap.add_argument("--macro-step", type=float, default=None,
+                    help="speed mode: roll the surrogate out with this macro step (HybridSurrogate.with_macro_step; "
+                         "physics-only models)")
     ap.add_argument("--batches", type=int, nargs="*", default=[1, 64, 1024],
                     help="rollout batch sizes (none: gradient timing only)")
     ap.add_argument("--solver-max-batch", type=int, default=64,
@@ -297,6 +305,10 @@ def main(argv=None):
     ap.add_argument("--figures", default=None, help="directory for the accuracy figures")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
+    if a.macro_step is not None and a.mode != "speed":
+        ap.error("--macro-step is for the speed mode (the accuracy data sets are built on the surrogate's "
+                 "macro nodes; tests/surrogate/test_pretrained.py::test_pretrained_accuracy_bar[notch-dt0.125] "
+                 "checks its accuracy)")
     res = speed(a) if a.mode == "speed" else accuracy(a)
     print(json.dumps(res, indent=1))
     if a.out:

@@ -25,6 +25,19 @@ nice pbhno train wnt --cells 4 --grid 32 --steps 600 --n-train 32 --n-val 6 --n-
     --eval-every 25 --rollout 24 --curriculum 0 --lr 3e-4 --freeze fno --checkpoint-dir /tmp/surr/ck_wnt_learned \
     --out pbhno_bayes/surrogate/weights/wnt_learned
 
+# Notch with a trained kinetics correction and coupling stencils (2026-12-01, session 14, one CPU core,
+# 19 min of training; the 512 + 64 + 16 + 8 reference trajectories, 1.9 GB, were hard-linked from round
+# three's directory, which was made with the same data settings). 16-step teacher-forced windows, the
+# correction's size chosen with the step (--correction-scales): half of it at step 320. Closer than
+# notch on 28 of 32 held-out θ, not on every θ (reports/surrogate.md, "Notch, fifth round");
+# shipped as pretrained("notch_learned"). Holds ≈ 11 GB while training.
+nice pbhno train notch --cells 2 --grid 32 --dt 0.25 --field-substeps 10 --ode-steps 0 --batch-size 16 \
+    --n-train 512 --n-val 48 --n-val-counterfactual 16 --n-test 16 --n-counterfactual 8 --eval-every 40 --patience 6 \
+    --rollout 16 --curriculum 0 --lr 1e-4 --freeze fno --corr-theta --corr-control --schedules mixed \
+    --corr-bound 0.003 --steps 400 --correction-scales 0.1 0.25 0.5 1 --checkpoint-dir /tmp/s14/M/ck --out /tmp/s14/M/notch_M
+cp /tmp/s14/M/notch_M.eqx pbhno_bayes/surrogate/weights/notch_learned.eqx
+cp /tmp/s14/M/notch_M.json pbhno_bayes/surrogate/weights/notch_learned.json
+
 # "FNO without physics" baseline for reports/paper.md (2026-11-30, CPU, ~40 min; not shipped in the
 # package, kept in benchmarks/weights/): no physics predictor, no mechanistic kinetics, trained on
 # data only (λ_PDE = λ_ODE = 0).

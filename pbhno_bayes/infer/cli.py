@@ -28,7 +28,7 @@ def register(subparsers) -> None:
                    help="forward model: the reference solver (default) or the shipped hybrid surrogate")
     p.add_argument("--surrogate", default=None,
                    help="with --forward surrogate: which shipped surrogate (default: the pathway's, e.g. wnt; "
-                        "wnt_learned has a trained kinetics correction)")
+                        "notch_learned and wnt_learned have a trained kinetics correction)")
     p.add_argument("--method", choices=("nuts", "svi"), default="nuts",
                    help="nuts (SVI-initialised NUTS, default) or svi (Gaussian approximation only; fast)")
     p.add_argument("--chains", type=int, default=4)

@@ -60,6 +60,9 @@ def register(subparsers) -> None:
     p.add_argument("--n-val-counterfactual", type=int, default=0,
                    help="pulse-train trajectories added to the validation set; the score is then the worst of "
                         "the two groups' error relative to the physics predictor's (default 0)")
+    p.add_argument("--correction-scales", nargs="+", type=float, default=(1.0,), metavar="S",
+                   help="at each validation also score the kinetics correction scaled by each S in [0, 1] and keep "
+                        "the best (scale, step); default 1 (plain early stopping)")
     p.add_argument("--freeze", nargs="+", default=(), choices=("fno", "corr", "ops"),
                    help="learned blocks kept at their initial values (a frozen FNO or g_psi is exactly zero and skipped)")
     p.add_argument("--eval-every", type=int, default=50)
@@ -87,7 +90,8 @@ def run(args) -> int:
         pw, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_counterfactual=args.n_counterfactual,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, rollout=args.rollout,
         curriculum=args.curriculum, freeze=tuple(args.freeze), data_norm=args.data_norm,
-        schedules=args.schedules, n_val_counterfactual=args.n_val_counterfactual, warmup=args.warmup, lam_pde=args.lam_pde, lam_ode=args.lam_ode,
+        schedules=args.schedules, n_val_counterfactual=args.n_val_counterfactual, warmup=args.warmup,
+        correction_scales=tuple(args.correction_scales), lam_pde=args.lam_pde, lam_ode=args.lam_ode,
         physics=not args.no_physics, width=args.width, modes=args.modes, mlp_width=args.mlp_width,
         eval_every=args.eval_every, patience=args.patience, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         resume=not args.restart, dt=args.dt, log=lambda s: print(s, flush=True),

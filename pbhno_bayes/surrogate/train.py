@@ -437,7 +437,7 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
                     eval_every=50, patience=6, checkpoint_dir=None, checkpoint_every=50, resume=True,
                     max_steps_this_run=None, log_every=25, log=print, model_kwargs=None,
                     freeze=(), data_norm="global", schedules="simple", n_val_counterfactual=0,
-                    warmup=0) -> TrainResult:
+                    warmup=0, correction_scales=(1.0,)) -> TrainResult:
     """Train a :class:`HybridSurrogate` of ``pathway`` on reference-solver data (see module docstring).
 
     Returns a :class:`TrainResult`; ``result.model.validation_error`` is set (per species RMS of the
@@ -459,6 +459,14 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     decay (0, the default, starts at ``lr``). Adam's first steps move every parameter by about the
     full rate whatever the gradient's size; from an exactly-zero correction that is a large random
     kick to an already accurate physics predictor (reports/surrogate.md, "Notch, fourth round").
+    ``correction_scales``: at every validation the current parameters are scored with the kinetics
+    correction's output layer multiplied by each s in this tuple (values in [0, 1]; with
+    ``corr_bound`` the factor acts before the bound), and the best (s, step) pair is kept: the
+    returned model carries the scaled layer, ``metrics["correction_scale"]`` the chosen s. The
+    default ``(1.0,)`` is plain early stopping. Shrinking a trained correction toward zero moves the
+    model toward the physics predictor along the direction training found; on Notch a quarter of
+    the trained correction beat both the predictor and the full correction (reports/surrogate.md,
+    "Notch, fifth round").
     """
     freeze = tuple(freeze)
     bad = [b for b in freeze if b not in FREEZABLE]
@@ -482,6 +490,7 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
         raise ValueError(f"train_surrogate: n_val_counterfactual must be >= 0, got {n_val_counterfactual}")
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= int(warmup) < int(steps):
         raise ValueError(f"train_surrogate: warmup must be a whole number of steps in [0, steps={steps}), got {warmup!r}")
+    correction_scales = _check_scales(correction_scales, physics, freeze)
     if data_norm not in DATA_NORMS:
         raise ValueError(f"train_surrogate: data_norm must be one of {list(DATA_NORMS)}, got {data_norm!r}")
     if not (0.0 <= float(curriculum) <= 1.0):
@@ -508,6 +517,8 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
             settings["n_val_counterfactual"] = int(n_val_counterfactual)
         if int(warmup):
             settings["warmup"] = int(warmup)
+        if correction_scales != (1.0,):
+            settings["correction_scales"] = list(correction_scales)
         settings = json.loads(json.dumps(settings, default=_jsonable))
         _check_settings(ckdir, settings, resume, log)
     t_start = time.time()
@@ -546,6 +557,8 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     key = jax.random.PRNGKey(seed + 12345)
     state = {"params": params, "opt": opt_state, "step": jnp.asarray(0), "key": key,
              "best": params, "best_val": jnp.asarray(np.inf), "bad": jnp.asarray(0)}
+    if correction_scales != (1.0,):  # only then, so checkpoints written without it keep their layout
+        state["best_scale"] = jnp.asarray(1.0)
     ck = ckdir / "checkpoint.eqx" if ckdir is not None else None
     if ck is not None and resume and ck.exists():
         state = eqx.tree_deserialise_leaves(ck, state)
@@ -576,16 +589,29 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
         log(f"[train {pathway.name}] validation groups (0 simple, 1 pulse trains): predictor rel-L2 rms "
             + ", ".join(f"{g}: {b:.4f}" for g, b in base.items()))
 
-    def validate(params, ev=None):
+    def score(params, ev=None):
         ev = evaluate(eqx.combine(params, static), val) if ev is None else ev
         if groups is None:
             return _clipped_rms(ev["rel_err"]), ev
         ev["group_rms"] = {int(g): _clipped_rms(ev["rel_err"][groups == g]) for g in base}
         return max(ev["group_rms"][g] / max(b, 1e-12) for g, b in base.items()), ev
 
+    def validate(params, ev=None):
+        """(score, evaluation, scaled params, s) of the best correction scale (``correction_scales``)."""
+        if correction_scales == (1.0,) or _exactly_zero(params.corr.mlp.layers[-1]):
+            v, ev = score(params, ev)
+            return v, ev, params, 1.0
+        tried = []
+        for sc in correction_scales:
+            p_s = _scale_correction(params, sc)
+            tried.append((*score(p_s), p_s, sc))
+        v, ev, p_s, sc = min(tried, key=lambda r: r[0])  # the first of equal scores
+        ev["by_scale"] = {r[3]: r[0] for r in tried}
+        return v, ev, p_s, sc
+
     if int(state["step"]) == 0 and not np.isfinite(float(state["best_val"])):
         # with validation groups the untrained model was just evaluated for the score's reference
-        v0, ev0 = validate(state["params"], ev_init)
+        v0, ev0, _, _ = validate(state["params"], ev_init)
         state = dict(state, best_val=jnp.asarray(v0))
         history.append({"step": 0, "loss": float("nan"), "val_rel_rms": v0, "val_median": ev0["median"]})
         log(f"[train {pathway.name}] step 0 (physics predictor) validation {'score' if groups is not None else 'rel-L2 rms'} "
@@ -608,15 +634,20 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
             log(f"[train {pathway.name}] step {t}/{steps} loss {float(tot):.3e} data {d:.3e} pde {pde:.3e} "
                 f"ode {ode:.3e} op {op:.2e} lr {float(sched_lr(t)):.1e} r={r} {time.time() - t_start:.0f}s")
         if t % eval_every == 0 or t == steps:
-            v, ev = validate(state["params"])
+            v, ev, p_best, sc = validate(state["params"])
             history.append({"step": t, "loss": float(tot), "val_rel_rms": v, "val_median": ev["median"],
-                            **({"val_group_rms": ev["group_rms"]} if "group_rms" in ev else {})})
+                            **({"val_group_rms": ev["group_rms"]} if "group_rms" in ev else {}),
+                            **({"correction_scale": sc, "val_by_scale": {str(k): float(x) for k, x in ev["by_scale"].items()}}
+                               if "by_scale" in ev else {})})
             grp = ("" if "group_rms" not in ev else " groups " +
                    ", ".join(f"{g}: {gr:.4f}" for g, gr in ev["group_rms"].items()))
+            scl = ("" if "by_scale" not in ev else f" at correction scale {sc:g} (" +
+                   ", ".join(f"{k:g}: {x:.4f}" for k, x in ev["by_scale"].items()) + ")")
             log(f"[train {pathway.name}] step {t} validation {'score' if groups is not None else 'rel-L2 rms'} {v:.4f} "
-                f"median {ev['median']:.4f}{grp}")
+                f"median {ev['median']:.4f}{grp}{scl}")
             if v < float(state["best_val"]):
-                state = dict(state, best=state["params"], best_val=jnp.asarray(v), bad=jnp.asarray(0))
+                state = dict(state, best=p_best, best_val=jnp.asarray(v), bad=jnp.asarray(0),
+                             **({"best_scale": jnp.asarray(float(sc))} if "best_scale" in state else {}))
             else:
                 state = dict(state, bad=state["bad"] + 1)
                 if int(state["bad"]) >= patience:
@@ -629,6 +660,8 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     model = eqx.combine(best, static)
     metrics = {"finished": bool(finished), "step": int(state["step"]), "train_seconds": time.time() - t_start,
                "n_train": int(N), "n_val": int(val["theta"].shape[0])}
+    if "best_scale" in state:
+        metrics["correction_scale"] = float(state["best_scale"])
     if finished:
         ev_val = evaluate(model, val)
         model = _with_validation_error(model, ev_val["per_species_rms_all"])
@@ -641,6 +674,29 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
             metrics["counterfactual"] = _summary(evaluate(model, cf))
         metrics["validation"] = _summary(ev_val)
     return TrainResult(model=model, history=history, metrics=metrics)
+
+
+def _check_scales(scales, physics, freeze) -> tuple:
+    """``correction_scales`` as a tuple of floats in [0, 1], refused with a one-line error otherwise."""
+    try:
+        out = tuple(float(v) for v in scales)
+        ok = len(out) > 0 and not any(isinstance(v, (bool, str)) for v in scales)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not all(0.0 <= v <= 1.0 for v in out):  # NaN fails the range check
+        raise ValueError(f"train_surrogate: correction_scales must be a non-empty sequence of numbers in [0, 1], "
+                         f"got {scales!r}")
+    if out != (1.0,) and (not physics or "corr" in freeze):
+        raise ValueError("train_surrogate: correction_scales scale the trained kinetics correction added to the "
+                         "mechanistic rates; it needs physics=True and g_psi not frozen")
+    return out
+
+
+def _scale_correction(params, s: float):
+    """``params`` (the trainable partition) with g_ψ's output layer multiplied by ``s``."""
+    last = params.corr.mlp.layers[-1]
+    return eqx.tree_at(lambda p: (p.corr.mlp.layers[-1].weight, p.corr.mlp.layers[-1].bias), params,
+                       (last.weight * s, last.bias * s))
 
 
 def _summary(ev: dict) -> dict:

@@ -66,6 +66,11 @@ def test_surrogate_choice_is_checked():
     assert _forward(Namespace(forward="surrogate", surrogate=None), wnt).skipped_blocks == ("fno", "corr")
     with pytest.raises(ValueError, match="a wnt model, not notch"):
         _forward(Namespace(forward="surrogate", surrogate="wnt_learned"), pb.pathways.notch())
+    notch = pb.pathways.notch()
+    learned = _forward(Namespace(forward="surrogate", surrogate="notch_learned"), notch)
+    assert learned.skipped_blocks == ("fno",) and learned.corr_theta and learned.corr_control
+    with pytest.raises(ValueError, match="a notch model, not wnt"):
+        _forward(Namespace(forward="surrogate", surrogate="notch_learned"), wnt)
     with pytest.raises(ValueError, match="--forward surrogate only"):
         _forward(Namespace(forward="mechanistic", surrogate="wnt_learned"), wnt)
     with pytest.raises(ValueError, match="no pretrained surrogate"):

