@@ -168,6 +168,19 @@ def test_cheaper_predictor_pass_stays_close_and_round_trips(tmp_path):
             sur.with_predictor_substeps(bad)
 
 
+def _fixture_errors(pathway, models):
+    """{name: (species errors, field errors)} of each model on the cached held-out θ of ``pathway``
+    (``notch`` or ``wnt``: 4 θ, default control), and the θ."""
+    with np.load(FIXTURE) as z:
+        th, yr, fr = z[f"{pathway}_theta"], z[f"{pathway}_states"], z[f"{pathway}_field"]
+    errs = {}
+    for name, sur in models.items():
+        y, f, ok = _surrogate_rollouts(sur, th)
+        assert ok.all(), name
+        errs[name] = relative_errors(sur.pathway, y, yr, f, fr)
+    return errs, th
+
+
 def test_learned_wnt_beats_its_physics_predictor():
     """``wnt_learned`` ships a trained kinetics correction g_ψ (the FNO frozen at zero and skipped;
     full-horizon rollout loss, command in its JSON). On the 4 cached held-out θ it meets the bar and
@@ -177,13 +190,7 @@ def test_learned_wnt_beats_its_physics_predictor():
     assert meta["command"].startswith("pbhno train wnt") and "--freeze fno" in meta["command"]
     learned, physics = HybridSurrogate.pretrained("wnt_learned"), HybridSurrogate.pretrained("wnt")
     assert learned.skipped_blocks == ("fno",) and physics.skipped_blocks == ("fno", "corr")
-    with np.load(FIXTURE) as z:
-        th, yr, fr = z["wnt_theta"], z["wnt_states"], z["wnt_field"]
-    errs = {}
-    for name, sur in (("learned", learned), ("physics", physics)):
-        y, f, ok = _surrogate_rollouts(sur, th)
-        assert ok.all()
-        errs[name] = relative_errors(sur.pathway, y, yr, f, fr)
+    errs, _ = _fixture_errors("wnt", {"learned": learned, "physics": physics})
     (el, fl), (ep, fp) = errs["learned"], errs["physics"]
     _check_bar(el, fl)
     assert np.median(el) < 0.75 * np.median(ep), (el, ep)
@@ -204,13 +211,7 @@ def test_learned_notch_beats_its_physics_predictor():
     assert meta["metrics"]["correction_scale"] == 0.5
     learned, physics = HybridSurrogate.pretrained("notch_learned"), HybridSurrogate.pretrained("notch")
     assert learned.skipped_blocks == ("fno",) and physics.skipped_blocks == ("fno", "corr")
-    with np.load(FIXTURE) as z:
-        th, yr, fr = z["notch_theta"], z["notch_states"], z["notch_field"]
-    errs = {}
-    for name, sur in (("learned", learned), ("physics", physics)):
-        y, f, ok = _surrogate_rollouts(sur, th)
-        assert ok.all()
-        errs[name] = relative_errors(sur.pathway, y, yr, f, fr)
+    errs, th = _fixture_errors("notch", {"learned": learned, "physics": physics})
     (el, fl), (ep, fp) = errs["learned"], errs["physics"]
     _check_bar(el, fl)
     per_l, per_p = el.reshape(len(th), -1).max(axis=1), ep.reshape(len(th), -1).max(axis=1)  # worst species per θ
@@ -224,17 +225,11 @@ def test_smaller_macro_step_shrinks_the_physics_schemes_error():
     every cached held-out θ (its error is splitting error), at the trained Δt it is the model
     itself, and models with trained blocks or a bad Δt are refused."""
     sur = HybridSurrogate.pretrained("notch")
-    with np.load(FIXTURE) as z:
-        th, yr, fr = z["notch_theta"], z["notch_states"], z["notch_field"]
     same = sur.with_macro_step(sur.dt)
     assert same.dt == sur.dt and jax.tree_util.tree_structure(same) == jax.tree_util.tree_structure(sur)
     fine = sur.with_macro_step(sur.dt / 2)
     assert fine.n_macro == 2 * sur.n_macro
-    errs = {}
-    for name, m in (("default", sur), ("fine", fine)):
-        y, f, ok = _surrogate_rollouts(m, th)
-        assert ok.all()
-        errs[name] = relative_errors(m.pathway, y, yr, f, fr)
+    errs, th = _fixture_errors("notch", {"default": sur, "fine": fine})
     (ed, fd), (ef, ff) = errs["default"], errs["fine"]
     _check_bar(ef, ff)
     per_d, per_f = ed.reshape(len(th), -1).max(axis=1), ef.reshape(len(th), -1).max(axis=1)
