@@ -70,14 +70,18 @@ _NOTCH_TAIL = ("Notch at its trained dt = 0.25 misses the p95 bar under the defa
 @pytest.mark.parametrize("name", [pytest.param("notch", marks=pytest.mark.xfail(strict=True, reason=_NOTCH_TAIL)),
                                   "wnt",
                                   pytest.param("notch_learned", marks=pytest.mark.xfail(strict=True, reason=_NOTCH_TAIL)),
-                                  "wnt_learned", "notch-dt0.125"])
+                                  "wnt_learned", "notch-dt0.125", "notch-dt0.125-pred2"])
 def test_pretrained_accuracy_bar(name):
     """32 fresh held-out θ (seed 4321), reference solved live. ``notch-dt0.125``: the shipped Notch
-    physics scheme at half its macro step (:meth:`HybridSurrogate.with_macro_step`)."""
-    base, _, dt = name.partition("-dt")
+    physics scheme at half its macro step (:meth:`HybridSurrogate.with_macro_step`); ``-pred2``: also
+    with the cheaper predictor pass (the README's accurate Notch setting)."""
+    base, _, opts = name.partition("-dt")
     sur = HybridSurrogate.pretrained(base)
-    if dt:
+    if opts:
+        dt, _, pred = opts.partition("-pred")
         sur = sur.with_macro_step(float(dt))
+        if pred:
+            sur = sur.with_predictor_substeps(int(pred))
     th = held_out_theta(sur.pathway, 32, 4321)
     yr, fr, okr = reference(sur.pathway, th)
     assert okr.all()
