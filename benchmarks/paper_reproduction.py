@@ -24,6 +24,11 @@ Metrics over the free parameters in natural units: MAE = mean |θ̂ − θ|, MAP
 variance of the error θ̂ − θ, 90 % interval coverage (Bayesian methods), wall time per fit.
 Each (method, noise, seed) result is cached in ``--cache`` (JSON, atomic), so reruns only do
 what is missing; ``--redo METHOD`` forgets one method's results (e.g. after retraining weights).
+``--exchange`` sets the field–cell exchange of the shipped physics-only surrogates (``notch`` for
+the PB-HNO rows, ``wnt`` for Fig 3): "endpoints" (default here) is the scheme every cached row was
+made with; the package's default since 2026-12-01 is "substeps" (reports/surrogate.md, "Sub-step
+exchange"). A row fitted with "substeps" records it (``"exchange"``); run it into its own cache
+and show it with ``report --rerun-cache`` against the cached rows.
 
     python benchmarks/paper_reproduction.py table1 --seeds 10 --noise 0.2
     python benchmarks/paper_reproduction.py fig1 --seeds 5 --noise 0.05,0.1,0.2,0.4
@@ -91,15 +96,24 @@ def problem(seed: int, noise: float):
 _FORWARD = {}
 
 
-def forward(method: str, fno_weights: str | None):
+def shipped(name: str, exchange: str, pathway=None):
+    """A shipped surrogate; physics-only ones (``notch``, ``wnt``) with the field–cell ``exchange``
+    asked for, models with trained blocks as they were trained (end-point exchange)."""
+    sur = pb.HybridSurrogate.pretrained(name, pathway=pathway)
+    if sur.exchange != exchange and sur.skipped_blocks == ("fno", "corr"):
+        sur = sur.with_exchange(exchange)
+    return sur
+
+
+def forward(method: str, fno_weights: str | None, exchange: str = "endpoints"):
     if method not in _FORWARD:
         if method in ("pbhno", "pbhno_wsens"):
-            _FORWARD[method] = pb.HybridSurrogate.pretrained("notch")
+            _FORWARD[method] = shipped("notch", exchange)
         elif method == "pbhno_lumped":
             import equinox as eqx
             import jax.numpy as jnp
 
-            sur = pb.HybridSurrogate.pretrained("notch")
+            sur = shipped("notch", exchange)
             a = sur.ops.avg_geom
             _FORWARD[method] = eqx.tree_at(lambda m: m.ops.avg_geom, sur,
                                            jnp.full_like(a, 1.0 / (a.shape[-1] * a.shape[-2])))
@@ -124,7 +138,7 @@ def run_one(method, seed, noise, args) -> dict:
         est, lo, hi = np.asarray(r["theta_free"]), None, None
         extra = {}
     else:
-        fm = forward(method, args.fno_weights)
+        fm = forward(method, args.fno_weights, args.exchange)
         data = obs
         if method != "oracle" and getattr(fm, "validation_error", None) is not None:
             data = pb.surrogate.inflate_sigma(obs, fm)
@@ -160,6 +174,8 @@ def run_one(method, seed, noise, args) -> dict:
     out = {"method": method, "seed": seed, "noise": noise, "inference": args.inference if method != "sbinn" else "point",
            "names": names, "true": true.tolist(), "est": np.asarray(est).tolist(), "wall_s": wall,
            "abs_err": np.abs(err).tolist(), "rel_err": (np.abs(err) / true).tolist(), **extra}
+    if method.startswith("pbhno") and args.exchange != "endpoints":
+        out["exchange"] = args.exchange
     if lo is not None:
         out["covered"] = ((lo <= true) & (true <= hi)).astype(int).tolist()
     return out
@@ -209,7 +225,7 @@ def run_fig3_one(seed, args) -> dict:
     truth = dict(zip(pw.prior.names, np.exp(log_true), strict=True))
     obs = pb.simulate(pw, theta=truth, times=12, noise=args.fig3_noise, seed=seed)
     try:
-        sur = pb.HybridSurrogate.pretrained(args.fig3_surrogate, pathway="wnt")
+        sur = shipped(args.fig3_surrogate, args.exchange, pathway="wnt")
     except ValueError as e:
         raise SystemExit(f"--fig3-surrogate: {e}") from None
     t0 = time.perf_counter()
@@ -281,7 +297,8 @@ def _fig3_plot(true_f, mean, sd, res, pw):
 def run_fig3(args):
     cache = _load(args.fig3_cache)
     for seed in range(args.seeds):
-        key = f"fig3|{args.fig3_noise:g}|{seed}" + ("" if args.fig3_surrogate == "wnt" else f"|{args.fig3_surrogate}")
+        key = f"fig3|{args.fig3_noise:g}|{seed}" + ("" if args.fig3_surrogate == "wnt" else f"|{args.fig3_surrogate}") \
+            + ("|substeps" if args.exchange == "substeps" and args.fig3_surrogate == "wnt" else "")
         if key in cache:
             continue
         r = run_fig3_one(seed, args)
@@ -756,6 +773,9 @@ def main(argv=None):
     ap.add_argument("--dense-mass", action="store_true", help="NUTS with a dense metric (started at the Laplace covariance)")
     ap.add_argument("--chain-method", choices=("sequential", "vectorized", "parallel"), default=None,
                     help="how NUTS runs its chains (default: pb.fit's choice)")
+    ap.add_argument("--exchange", choices=("endpoints", "substeps"), default="endpoints",
+                    help="field-cell exchange of the shipped physics-only surrogates (default: endpoints, the "
+                         "scheme of every cached row; the package default is substeps since 2026-12-01)")
     ap.add_argument("--sbinn-steps", type=int, default=4000)
     ap.add_argument("--fno-weights", default=None)
     ap.add_argument("--fig3-cache", default=str(FIG3_CACHE))

@@ -2,8 +2,9 @@
 
     python benchmarks/predictor_pass_diff.py 2 1
 
-For each M given, ``HybridSurrogate.pretrained("notch").with_predictor_substeps(M)`` against the
-default on the accuracy benchmark's θ and control schedules (32 held-out θ with random schedules,
+For each M given, ``HybridSurrogate.pretrained("notch").with_exchange("endpoints").with_predictor_substeps(M)``
+against the same model with its full predictor pass (the predictor pass belongs to the end-point
+exchange, the shipped Notch scheme before 2026-12-01; the sub-step exchange has none) on the accuracy benchmark's θ and control schedules (32 held-out θ with random schedules,
 seed 2026; 16 counterfactual pulse trains, seed 2027; drawn as ``make_dataset`` draws them, without
 the reference solves): relative L2 difference of all cell states at every macro node, per θ, median
 and max. Numbers in reports/surrogate.md ("A cheaper predictor pass").
@@ -20,7 +21,7 @@ from pbhno_bayes.surrogate.train import _random_schedules, _roll
 
 
 def main(ms):
-    sur = HybridSurrogate.pretrained("notch")
+    sur = HybridSurrogate.pretrained("notch").with_exchange("endpoints")
     pw = sur.pathway
     K = sur.n_macro
     ts = jnp.arange(K + 1) * sur.dt

@@ -90,15 +90,20 @@ def free_gradient_modes():
 
 
 def predictor_pass():
-    """What ``with_predictor_substeps(2)`` saves where ``pb.fit`` pays: the free-θ gradient of the
-    pruned Notch surrogate at horizon 48, default vs the cheaper predictor pass."""
-    m0 = HybridSurrogate.pretrained("notch")
+    """What the cheaper schemes save where ``pb.fit`` pays: the free-θ gradient of the pruned Notch
+    surrogate at horizon 48 with the end-point exchange (full and cheaper predictor pass,
+    ``with_predictor_substeps(2)``) and with the sub-step exchange (the shipped default since
+    2026-12-01, 10 and 20 field sub-steps)."""
+    sub = HybridSurrogate.pretrained("notch")
+    m0 = sub.with_exchange("endpoints")
     pw = m0.pathway
     base = jnp.asarray(pw.theta_vector(None))
     idx = jnp.asarray([pw.param_names.index(n) for n in pw.free])
     z0 = jnp.log(base[idx]) + 0.05
     ts = jnp.asarray(pb.simulate(pw, times=12, noise=0.1, seed=3, t_end=48.0).times)
-    for label, m1 in (("default predictor pass", m0), ("predictor pass 2", m0.with_predictor_substeps(2))):
+    for label, m1 in (("end-point exchange, full predictor pass", m0),
+                      ("end-point exchange, predictor pass 2", m0.with_predictor_substeps(2)),
+                      ("sub-step exchange (default)", sub), ("sub-step exchange, 20 field sub-steps", sub.with_field_substeps(20))):
         for mode in ("forward", "reverse"):
             m = _with_adjoint(m1, "forward") if mode == "forward" else m1
 

@@ -34,6 +34,11 @@ so ``--predictor-substeps 2 --compare notch`` measures the cheaper pass against 
 (``HybridSurrogate.with_predictor_correction(False)``; matters only for a trained g_ψ, ``wnt_learned``).
 ``--macro-step DT`` (speed mode) rolls a physics-only surrogate out with macro step DT
 (``HybridSurrogate.with_macro_step``), e.g. ``--macro-step 0.125 --compare notch``.
+``--exchange E`` / ``--field-substeps M`` run a physics-only surrogate under test with another
+field–cell exchange or sub-step count (``HybridSurrogate.with_exchange`` / ``with_field_substeps``);
+``--compare-exchange E`` does the same to the ``--compare`` one, so
+``--compare notch --compare-exchange endpoints`` measures the shipped Notch model against its scheme
+before 2026-12-01 in one run.
 Prints one JSON object; same seed → same numbers.
 """
 
@@ -85,11 +90,17 @@ def _load(a):
             continue
         out.append(HybridSurrogate.pretrained(name, pathway=a.pathway))
     out[0] = _variant(out[0], a)
+    if out[1] is not None and a.compare_exchange is not None:
+        out[1] = out[1].with_exchange(a.compare_exchange)
     return out
 
 
 def _variant(sur, a):
-    """The surrogate under test with the predictor options of the command line."""
+    """The surrogate under test with the scheme options of the command line."""
+    if a.exchange is not None:
+        sur = sur.with_exchange(a.exchange)
+    if a.field_substeps is not None:
+        sur = sur.with_field_substeps(a.field_substeps)
     if a.predictor_substeps is not None:
         sur = sur.with_predictor_substeps(a.predictor_substeps)
     if a.predictor_without_correction:
@@ -109,6 +120,8 @@ def speed(a):
     res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare,
            "predictor_substeps": sur.predictor_substeps,
            "predictor_correction": sur.predictor_correction, "macro_step": sur.dt, "grid": pw.geometry.n,
+           "exchange": sur.exchange, "field_substeps": sur.field_substeps,
+           "compare_exchange": None if cmp_ is None else cmp_.exchange,
            "n_cells": pw.n_cells, **_machine(), "skipped_blocks": list(sur.skipped_blocks), "rollout": []}
     fs = eqx.filter_jit(jax.vmap(lambda t: sur.predict(t, ts)))
     fc = None if cmp_ is None else eqx.filter_jit(jax.vmap(lambda t: cmp_.predict(t, ts)))
@@ -191,7 +204,9 @@ def accuracy(a):
     pw = sur.pathway
     res = {"pathway": pw.name, "surrogate": a.surrogate or a.pathway, "compare": a.compare,
            "predictor_substeps": sur.predictor_substeps,
-           "predictor_correction": sur.predictor_correction, **_machine(), "n": a.n}
+           "predictor_correction": sur.predictor_correction, "exchange": sur.exchange,
+           "field_substeps": sur.field_substeps, "compare_exchange": None if cmp_ is None else cmp_.exchange,
+           **_machine(), "n": a.n}
     t0 = time.time()
     sets = {"held_out": make_dataset(pw, a.n, dt=sur.dt, horizon=sur.horizon, seed=2026),
             "counterfactual": make_dataset(pw, max(a.n // 2, 1), dt=sur.dt, horizon=sur.horizon, seed=2027,
@@ -291,6 +306,12 @@ def main(argv=None):
     ap.add_argument("--macro-step", type=float, default=None,
                     help="speed mode: roll the surrogate out with this macro step (HybridSurrogate.with_macro_step; "
                          "physics-only models)")
+    ap.add_argument("--exchange", default=None, choices=["substeps", "endpoints"],
+                    help="field-cell exchange of the surrogate under test (physics-only models; default: as shipped)")
+    ap.add_argument("--field-substeps", type=int, default=None,
+                    help="field sub-steps per macro step of the surrogate under test (physics-only models)")
+    ap.add_argument("--compare-exchange", default=None, choices=["substeps", "endpoints"],
+                    help="field-cell exchange of the --compare surrogate (default: as shipped)")
     ap.add_argument("--batches", type=int, nargs="*", default=[1, 64, 1024],
                     help="rollout batch sizes (none: gradient timing only)")
     ap.add_argument("--solver-max-batch", type=int, default=64,

@@ -18,6 +18,18 @@ nice pbhno train wnt --cells 4 --grid 32 --steps 200 --n-train 32 --n-val 6 --n-
     --n-counterfactual 8 --eval-every 50 --checkpoint-dir /tmp/surr/ck_wnt \
     --out pbhno_bayes/surrogate/weights/wnt
 
+# 2026-12-01 (session 15): notch and wnt retrained with the same commands under the new default
+# field–cell exchange (--exchange substeps, reports/surrogate.md "Sub-step exchange"). Step 0 (the
+# physics predictor) was again the best validation score, so the .eqx files came out byte-identical;
+# the JSON (exchange, validation error, training record) is what changed. The commands above, run
+# with --exchange endpoints, give the earlier JSON.
+nice taskset -c 1 pbhno train notch --cells 2 --grid 32 --dt 0.25 --field-substeps 10 --ode-steps 0 --steps 40 \
+    --batch-size 4 --n-train 16 --n-val 4 --n-test 8 --n-counterfactual 4 --eval-every 20 \
+    --checkpoint-dir /tmp/s15/surr/ck_notch --out /tmp/s15/surr/notch
+nice taskset -c 1 pbhno train wnt --cells 4 --grid 32 --steps 200 --n-train 32 --n-val 6 --n-test 16 \
+    --n-counterfactual 8 --eval-every 50 --checkpoint-dir /tmp/s15/surr/ck_wnt --out /tmp/s15/surr/wnt
+cp /tmp/s15/surr/notch.json /tmp/s15/surr/notch.eqx /tmp/s15/surr/wnt.json /tmp/s15/surr/wnt.eqx pbhno_bayes/surrogate/weights/
+
 # Wnt with a trained kinetics correction g_ψ (2026-11-30, CPU, 7 min): full-horizon rollout loss
 # (24 macro steps, no one-step curriculum), FNO frozen at zero (skipped). Beats the physics predictor
 # on held-out θ (reports/surrogate.md, "Trained kinetics correction"); shipped as pretrained("wnt_learned").

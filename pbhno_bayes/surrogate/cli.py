@@ -42,6 +42,10 @@ def register(subparsers) -> None:
                    help="macro step Δt (default: notch 0.25, wnt 0.5, otherwise t_end/48)")
     p.add_argument("--field-substeps", type=int, default=None,
                    help="Strang sub-steps of the field physics predictor per macro step (default notch 10, wnt 5)")
+    p.add_argument("--exchange", choices=("substeps", "endpoints"), default="substeps",
+                   help="how field and cells exchange information inside a macro step: at every field sub-step "
+                        "(default) or through the step's end points only (the scheme of models trained before "
+                        "2026-12-01; needed to resume their checkpoints)")
     p.add_argument("--no-physics", action="store_true", help="FNO-without-physics baseline")
     p.add_argument("--corr-theta", action="store_true",
                    help="the kinetics correction g_psi also sees the normalised log parameters (log theta - prior mean)/sd")
@@ -91,7 +95,7 @@ def run(args) -> int:
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, rollout=args.rollout,
         curriculum=args.curriculum, freeze=tuple(args.freeze), data_norm=args.data_norm,
         schedules=args.schedules, n_val_counterfactual=args.n_val_counterfactual, warmup=args.warmup,
-        correction_scales=tuple(args.correction_scales), lam_pde=args.lam_pde, lam_ode=args.lam_ode,
+        correction_scales=tuple(args.correction_scales), exchange=args.exchange, lam_pde=args.lam_pde, lam_ode=args.lam_ode,
         physics=not args.no_physics, width=args.width, modes=args.modes, mlp_width=args.mlp_width,
         eval_every=args.eval_every, patience=args.patience, checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         resume=not args.restart, dt=args.dt, log=lambda s: print(s, flush=True),

@@ -5,16 +5,30 @@ One macro step t_k → t_{k+1} = t_k + Δt of a spatial pathway, state (L (F, n,
 1. Field (eq 4, residual form around a physics step)::
 
        b̂ = κ_b Σ_i R_i B_i          (boundary consumption channel, ℬ_i trainable)
-       S = source terms of ``pathway.field_terms`` at x_k, u(t_k + Δt/2)
-       P = m Strang sub-steps (react ½τ, exact discrete diffusion τ, react ½τ), τ = Δt/m,
-           with b̂, S interpolated between x_k and a predictor x̃_{k+1} (see ``macro_step``)
+       S = source terms of ``pathway.field_terms`` at the cells' states, u(t_k + Δt/2)
+       P = m Strang sub-steps (react ½τ, exact discrete diffusion τ, react ½τ), τ = Δt/m
        L_{k+1} = P + s_L · 𝒢_φ(L_k/s_L, P/s_L, Δt b̂, Δt S/s_L, z(D), z(λ), z(κ_b), coords)
 
    with s_L a fixed field scale and z(·) = (log · − log nominal)/prior sd. 𝒢_φ starts at zero.
 2. Coupling (eq 6): ℓ_i = Σ_f W[i, f] Σ_x A_i(x) L_f(x) with W = ``pathway.sensing_matrix``.
 3. Reaction (eq 5): x_{k+1} = ODESolve(f, x_k) over [t_k, t_{k+1}] with
-   f = ``pathway.cell_rhs``(x, ℓ(τ); θ, u(τ)) + g_ψ(x, ℓ(τ)), ℓ(τ) linear between ℓ(L_k) and
-   ℓ(L_{k+1}) (the field is known at both ends of the step), adaptive Tsit5.
+   f = ``pathway.cell_rhs``(x, ℓ(τ); θ, u(τ)) + g_ψ(x, ℓ(τ)), adaptive Tsit5.
+
+How the field and the cells see each other inside the step (``exchange``):
+
+* ``"substeps"`` (default; the shipped ``notch`` and ``wnt`` since 2026-12-01): the cells are first
+  solved under the ligand sensed at t_k, their states kept at the m + 1 sub-step nodes; the field
+  sub-step j then sees the cells' mean state over [j, j + 1], and the cells are solved again under
+  ℓ(τ) piecewise linear through the sensed ligand at the field's m + 1 sub-step nodes. The
+  scheme's error is then set by τ, not Δt: a second pass changes nothing (to 3 digits of the
+  error), and halving Δt or doubling m give the same numbers (reports/surrogate.md, "Sub-step
+  exchange"). One field pass per step.
+* ``"endpoints"`` (every model trained before 2026-12-01, ``notch_learned`` and ``wnt_learned``):
+  a predictor field pass with the cells frozen at x_k gives ℓ̃_{k+1}, the cells are solved under
+  ℓ linear ℓ(L_k) → ℓ̃_{k+1} to a predictor x̃_{k+1}, the field step uses sink and source
+  interpolated linearly x_k → x̃_{k+1}, and the cells are solved again under ℓ linear
+  ℓ(L_k) → ℓ(L_{k+1}). Its splitting error scales with Δt and is large where lateral inhibition
+  amplifies it (Notch under the default control: up to 18 % at Δt = 0.25).
 
 Outputs at arbitrary times are the cubic Hermite interpolant of the macro-step nodes using f at
 both ends of each step (u taken constant over a step: schedule edges should lie on the macro
@@ -63,8 +77,9 @@ from .operators import CouplingOperators, dct_matrix, neumann_eigenvalues, react
 __all__ = ["HybridSurrogate", "SurrogateEnsemble", "inflate_sigma", "WEIGHTS_DIR", "default_dt"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-# Notch 0.25: at 0.5 the predictor–corrector coupling error alone was 2–6 % on N, H under the
-# default control (lateral inhibition amplifies it); 0.25 gives ≈ 1 % (reports/surrogate.md).
+# Notch 0.25: with the end-point exchange at 0.5 the coupling error alone was 2–6 % on N, H under the
+# default control (lateral inhibition amplifies it); 0.25 gives ≈ 1 % typically, up to 18 % in the
+# tail; the sub-step exchange (default) is set by Δt / field_substeps instead (reports/surrogate.md).
 _DEFAULT_DT = {"notch": 0.25, "wnt": 0.5}
 _DEFAULT_SUBSTEPS = {"notch": 10, "wnt": 5}
 # Notch kinetics are stiff over parts of the prior: 2 fixed Tsit5 steps per 0.5 went unstable (NaN)
@@ -109,8 +124,11 @@ class HybridSurrogate(SolveBackedModel):
                                   (default Notch 10, Wnt 5: fewer gave > 5 % splitting error).
     predictor_substeps : int or None   sub-steps of the *predictor pass* only (the field guess that
                                   sets ℓ at the end of the step for the cells' predictor solve);
-                                  None (default) = ``field_substeps``. See
+                                  None (default) = ``field_substeps``; exchange "endpoints" only. See
                                   :meth:`with_predictor_substeps`.
+    exchange : {"substeps", "endpoints"}   how field and cells exchange information inside a macro
+                                  step (module docstring; default "substeps"). A saved model without
+                                  the key loads as "endpoints", the scheme it was made with.
     predictor_correction : bool   whether the cells' predictor solve includes g_ψ (default True);
                                   False evaluates it in the corrector solve only. See
                                   :meth:`with_predictor_correction`.
@@ -141,6 +159,7 @@ class HybridSurrogate(SolveBackedModel):
     field_substeps: int = eqx.field(static=True)
     predictor_substeps: int | None = eqx.field(static=True)
     predictor_correction: bool = eqx.field(static=True)
+    exchange: str = eqx.field(static=True)
     x_scale: tuple = eqx.field(static=True)
     field_scale: float = eqx.field(static=True)
     validation_error: tuple | None = eqx.field(static=True)
@@ -152,7 +171,8 @@ class HybridSurrogate(SolveBackedModel):
                  mlp_width=128, mlp_depth=3, physics=True, corr_theta=False, corr_control=False,
                  corr_bound=None, adjoint="recursive", ode_rtol=1e-6,
                  ode_atol=1e-8, ode_max_steps=2048, ode_steps=None, field_substeps=None, x_scale=None, field_scale=1.0,
-                 validation_error=None, predictor_substeps=None, predictor_correction=True, key=0):
+                 validation_error=None, predictor_substeps=None, predictor_correction=True, exchange="substeps",
+                 key=0):
         if not isinstance(pathway, Pathway):
             raise ValueError("HybridSurrogate: pathway must be a pb.pathways Pathway (e.g. pb.pathways.notch())")
         if adjoint not in ADJOINTS:
@@ -181,6 +201,7 @@ class HybridSurrogate(SolveBackedModel):
             raise ValueError("HybridSurrogate: field_substeps must be >= 1")
         self.predictor_substeps = _check_predictor_substeps(predictor_substeps)
         self.predictor_correction = _check_bool("predictor_correction", predictor_correction)
+        self.exchange = _check_exchange(exchange, self.predictor_substeps)
         self.x_scale = tuple(float(v) for v in (x_scale if x_scale is not None else np.ones(S)))
         if len(self.x_scale) != S or min(self.x_scale) <= 0:
             raise ValueError(f"HybridSurrogate: x_scale must be {S} positive numbers")
@@ -216,7 +237,7 @@ class HybridSurrogate(SolveBackedModel):
                 "corr_bound": self.corr_bound, "adjoint": self.adjoint, "ode_rtol": self.ode_rtol,
                 "ode_atol": self.ode_atol, "ode_max_steps": self.ode_max_steps, "ode_steps": self.ode_steps, "field_substeps": self.field_substeps,
                 "predictor_substeps": self.predictor_substeps, "predictor_correction": self.predictor_correction,
-                "x_scale": list(self.x_scale), "field_scale": self.field_scale,
+                "exchange": self.exchange, "x_scale": list(self.x_scale), "field_scale": self.field_scale,
                 "validation_error": None if self.validation_error is None else list(self.validation_error)}
 
     def save(self, prefix, meta: dict | None = None) -> tuple[Path, Path]:
@@ -245,7 +266,9 @@ class HybridSurrogate(SolveBackedModel):
             raise ValueError(f"surrogate weights not found: need {eqx_path} and {json_path}")
         doc = json.loads(json_path.read_text())
         pw = get_pathway(doc["pathway"], **_pathway_kwargs(doc["pathway_kwargs"]))
-        skeleton = _cast(cls(pw, **doc["config"], key=0), jnp.float64)
+        # written before the sub-step exchange existed: the scheme it was made with
+        config = {"exchange": "endpoints", **doc["config"]}
+        skeleton = _cast(cls(pw, **config, key=0), jnp.float64)
         model = eqx.tree_deserialise_leaves(eqx_path, skeleton)
         return model.pruned() if prune else model
 
@@ -257,7 +280,12 @@ class HybridSurrogate(SolveBackedModel):
 
         In ``notch`` and ``wnt`` training never beat the physics predictor, so the FNO and g_ψ
         output layers are exactly zero; with ``prune`` (default) they are skipped (see
-        :meth:`pruned`), with ``prune=False`` they are evaluated (same numbers, slower).
+        :meth:`pruned`), with ``prune=False`` they are evaluated (same numbers, slower). Both use
+        the sub-step exchange since 2026-12-01 (retrained with the same commands, same weights;
+        under the default control Notch's worst held-out error fell from 18.5 % to 1.8 %, see
+        the class docstring); ``.with_exchange("endpoints")`` gives the earlier models bit for bit,
+        ``.with_field_substeps(20)`` a more accurate Notch (reports/surrogate.md, "Sub-step exchange").
+        The learned models keep the end-point exchange they were trained with.
         ``wnt_learned`` was trained on full-horizon rollouts with the FNO frozen at zero
         (``pbhno train … --rollout 24 --curriculum 0 --freeze fno``): its g_ψ halves the β-catenin
         error of ``wnt`` on held-out θ (0.42 → 0.24 % median, 31 of 32 θ closer) at about twice the
@@ -342,29 +370,49 @@ class HybridSurrogate(SolveBackedModel):
             raise ValueError(f"with_horizon: {horizon} is beyond the trained horizon {self.horizon}")
         return _with_static(self, horizon=horizon)
 
+    def _physics_only(self, what: str, why: str):
+        if not (self.skip_fno and self.skip_corr):
+            raise ValueError(f"{what}: this model has trained blocks (skipped: {list(self.skipped_blocks)}); "
+                             f"they were trained {why} and are not valid with another")
+
     def with_macro_step(self, dt: float) -> HybridSurrogate:
         """The same physics scheme rolled out with macro step ``dt`` instead of the trained one.
 
         Only for a model whose learned blocks are both skipped (:meth:`pruned`; the shipped
         ``notch`` and ``wnt``): the rollout is then the physics predictor + coupling scheme alone,
-        whose splitting error shrinks with Δt, and nothing learned depends on the step. A trained
-        𝒢_φ is a Δt-step map and a trained g_ψ compensates the trained Δt's splitting error, so
-        ``notch_learned`` / ``wnt_learned`` are refused. Each macro step keeps ``field_substeps``
-        field sub-steps, so halving Δt about doubles the cost. Shipped ``notch`` under the
-        default control on 32 fresh held-out θ (seed 4321): N/H error median 0.74 %, p95 5.5 %,
-        max 18 % at its Δt = 0.25 (the p95 bar is 5 %), median 0.20 %, p95 1.6 %, max 6.4 % at
-        ``with_macro_step(0.125)`` (reports/surrogate.md, "Default-control tail"), at half the
-        speed; ``.with_macro_step(0.125).with_predictor_substeps(2)`` gives the same errors at about
-        0.8× the default's speed (9.4× vs 12.0× the reference at batch 64, one CPU core).
+        and nothing learned depends on the step. A trained 𝒢_φ is a Δt-step map and a trained g_ψ
+        compensates the trained scheme's splitting error, so ``notch_learned`` / ``wnt_learned``
+        are refused. Each macro step keeps ``field_substeps`` field sub-steps, so halving Δt about
+        doubles the cost. With ``exchange="endpoints"`` the splitting error shrinks with Δt (shipped
+        ``notch`` under the default control, 32 fresh held-out θ: p95 5.5 % at Δt 0.25, 1.6 % at
+        0.125); with ``exchange="substeps"`` it is set by the sub-step τ = Δt / field_substeps, so
+        halving Δt acts like doubling the sub-steps (reports/surrogate.md, "Default-control tail").
         """
-        if not (self.skip_fno and self.skip_corr):
-            raise ValueError("with_macro_step: this model has trained blocks "
-                             f"(skipped: {list(self.skipped_blocks)}); they were trained at dt = {self.dt:g} "
-                             "and are not valid at another step")
+        self._physics_only("with_macro_step", f"at dt = {self.dt:g}")
         if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)) or not (
                 np.isfinite(dt) and 0 < float(dt) <= self.horizon):
             raise ValueError(f"with_macro_step: dt must be a number in (0, horizon = {self.horizon:g}], got {dt!r}")
         return _with_static(self, dt=float(dt))
+
+    def with_field_substeps(self, m: int) -> HybridSurrogate:
+        """The same physics scheme with ``m`` field sub-steps per macro step (physics-only models, as
+        :meth:`with_macro_step`). With ``exchange="substeps"`` (the shipped ``notch`` and ``wnt``)
+        the sub-step τ = Δt / m sets the scheme's error, which falls as τ²: shipped ``notch``
+        (m = 10) under the default control on 32 fresh held-out θ, N/H error median 0.63 %, p95
+        1.4 %, max 1.8 %; m = 20: 0.17 %, 0.39 %, 0.51 % at about 1.6× the cost
+        (reports/surrogate.md, "Sub-step exchange")."""
+        self._physics_only("with_field_substeps", f"with {self.field_substeps} field sub-steps")
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or int(m) < 1:
+            raise ValueError(f"with_field_substeps: m must be a whole number >= 1, got {m!r}")
+        return _with_static(self, field_substeps=int(m))
+
+    def with_exchange(self, exchange: str) -> HybridSurrogate:
+        """The same physics scheme with another field–cell exchange (physics-only models, as
+        :meth:`with_macro_step`): ``"substeps"`` or ``"endpoints"`` (see the class docstring).
+        ``pretrained("notch").with_exchange("endpoints")`` is the shipped Notch model as it was
+        before 2026-12-01 (session 15), bit for bit: every result made before then used it."""
+        self._physics_only("with_exchange", f"with exchange = {self.exchange!r}")
+        return _with_static(self, exchange=_check_exchange(exchange, self.predictor_substeps))
 
     def with_predictor_substeps(self, m: int | None) -> HybridSurrogate:
         """The same surrogate (shared weights) with ``m`` Strang sub-steps in the predictor pass.
@@ -382,7 +430,9 @@ class HybridSurrogate(SolveBackedModel):
         (``field_substeps``). Not the default itself: every shipped result was computed with the
         full predictor pass.
         """
-        return _with_static(self, predictor_substeps=_check_predictor_substeps(m))
+        m = _check_predictor_substeps(m)
+        _check_exchange(self.exchange, m)
+        return _with_static(self, predictor_substeps=m)
 
     def with_predictor_correction(self, on: bool) -> HybridSurrogate:
         """The same model (same weights) whose cells' *predictor* solve includes g_ψ (``True``, the
@@ -453,34 +503,55 @@ class HybridSurrogate(SolveBackedModel):
         return (jnp.asarray(dct_matrix(n), dtype),
                 jnp.asarray(neumann_eigenvalues(n, self.pathway.geometry.h), dtype))
 
-    def physics_step(self, L, x0, x1, p, u, substeps=None):
+    def physics_step(self, L, x0, x1, p, u, substeps=None, xs=None):
         """Physics predictor P: ``substeps`` (default ``field_substeps``) Strang sub-steps (react ½τ,
-        diffuse τ, react ½τ), τ = Δt / substeps, with the cells' sink and source interpolated
-        linearly in time between x0 (start of the step) and x1 (its end; x0 for the predictor pass)."""
+        diffuse τ, react ½τ), τ = Δt / substeps.
+
+        The cells' sink and source come from x0 → x1 linearly in time (``xs`` None; x1 = x0 for the
+        predictor pass), or from ``xs`` (m + 1, C, S), the cells' states at the sub-step nodes
+        (exchange "substeps"; sub-step j sees their mean over [j, j + 1]). With ``xs`` the sensed
+        ligand at the nodes is returned too: (L, ells (m + 1, C))."""
         C, eig = self._dct(L.dtype)
         m = int(substeps) if substeps is not None else self.field_substeps
         tau = self.dt / m
         D = self._field_inputs(x0, p, u)[0]
         E = jnp.exp(D * tau * eig)
 
-        def sub(j, L):
-            s = (j + 0.5) / m
-            _, lam, _, sink, src = self._field_inputs((1 - s) * x0 + s * x1, p, u)
+        def sub_with(L, xm):
+            _, lam, _, sink, src = self._field_inputs(xm, p, u)
             k = lam + sink
             L = react(L, k, src, 0.5 * tau)
             Lh = jnp.einsum("ij,...jk,lk->...il", C, L, C) * E
             L = jnp.einsum("ji,...jk,kl->...il", C, Lh, C)
             return react(L, k, src, 0.5 * tau)
 
-        return jax.lax.fori_loop(0, m, sub, L)
+        if xs is None:
+            def sub(j, L):
+                s = (j + 0.5) / m
+                return sub_with(L, (1 - s) * x0 + s * x1)
 
-    def field_step(self, L, x0, x1, p, u):
-        """L_{k+1} = P + s_L 𝒢_φ(...) (physics) or L_k + s_L 𝒢_φ(...) (no physics)."""
+            return jax.lax.fori_loop(0, m, sub, L)
+
+        def sub_path(L, xm):
+            L = sub_with(L, xm)
+            return L, self.ell(L)
+
+        L1, ells = jax.lax.scan(sub_path, L, 0.5 * (xs[:-1] + xs[1:]))
+        return L1, jnp.concatenate([self.ell(L)[None], ells])
+
+    def field_step(self, L, x0, x1, p, u, xs=None):
+        """L_{k+1} = P + s_L 𝒢_φ(...) (physics) or L_k + s_L 𝒢_φ(...) (no physics).
+
+        With ``xs`` (exchange "substeps", physics only) returns (L_{k+1}, ells): the sensed ligand
+        at the sub-step nodes of P, the last node replaced by ℓ(L_{k+1}) when 𝒢_φ runs."""
         n = self.pathway.geometry.n
         D, lam, kb, sink, src = self._field_inputs(x1, p, u)
-        P = self.physics_step(L, x0, x1, p, u) if self.physics else L
+        if xs is not None:
+            P, ells = self.physics_step(L, x0, x1, p, u, xs=xs)
+        else:
+            P = self.physics_step(L, x0, x1, p, u) if self.physics else L
         if self.skip_fno:  # 𝒢_φ ≡ 0 exactly (see pruned)
-            return P
+            return P if xs is None else (P, ells)
         s = self.field_scale
         z = [(jnp.log(v) - m) / self.pathway.prior_sd for v, m in zip((D, lam, kb), self._pde_nominal, strict=True)]
         c = (jnp.arange(n, dtype=L.dtype) + 0.5) / n
@@ -488,11 +559,16 @@ class HybridSurrogate(SolveBackedModel):
         ones = jnp.ones((n, n), L.dtype)
         chans = jnp.concatenate([L / s, P / s, (self.dt * sink)[None], self.dt * src / s,
                                  jnp.stack([zi * ones for zi in z] + [X, Y])], axis=0)
-        return P + s * self.fno(chans)
+        L1 = P + s * self.fno(chans)
+        return L1 if xs is None else (L1, ells.at[-1].set(self.ell(L1)))
 
-    def ode_step(self, x, t0, ell0, ell1, p, sched, extra, alive=True, corr=True):
+    def ode_step(self, x, t0, ell0, ell1, p, sched, extra, alive=True, corr=True, ells=None, nodes=0):
         """x(t0) -> x(t0 + Δt) with ℓ linear in time over the step. Returns (x1, ok, n_steps).
         ``corr`` False integrates the mechanistic kinetics without g_ψ (the cheaper predictor solve).
+
+        ``ells`` (K + 1, C), if given, replaces ℓ0 → ℓ1: ℓ piecewise linear through K + 1 equally
+        spaced nodes over the step (K = 0: constant). ``nodes`` > 0 returns the states at
+        ``nodes`` + 1 equally spaced times t0 … t0 + Δt, (nodes + 1, C, S), instead of x1.
 
         ``alive`` False (a rollout that already failed) integrates over an empty interval: no
         solver steps, so under ``vmap`` a failed member no longer spends ``ode_max_steps`` on
@@ -500,9 +576,24 @@ class HybridSurrogate(SolveBackedModel):
         dt = self.dt
         span = jnp.where(alive, dt, 0.0)
 
+        if ells is None:
+            def ell_at(t):
+                s = (t - t0) / dt
+                return ell0 + s * (ell1 - ell0)
+        elif ells.shape[0] == 1:
+            def ell_at(t):
+                return ells[0]
+        else:
+            K = ells.shape[0] - 1
+
+            def ell_at(t):
+                s = jnp.clip((t - t0) / dt * K, 0.0, K)
+                j = jnp.clip(jnp.floor(s).astype(jnp.int32), 0, K - 1)
+                w = s - j
+                return (1 - w) * ells[j] + w * ells[j + 1]
+
         def rhs(t, y, args):
-            s = (t - t0) / dt
-            return self._rhs(y, ell0 + s * (ell1 - ell0), p, sched(t), extra, corr)
+            return self._rhs(y, ell_at(t), p, sched(t), extra, corr)
 
         if self.ode_steps:
             ctrl, dt0 = diffrax.ConstantStepSize(), span / self.ode_steps
@@ -510,11 +601,14 @@ class HybridSurrogate(SolveBackedModel):
             ctrl = diffrax.PIDController(rtol=self.ode_rtol, atol=self.ode_atol,
                                          jump_ts=sched.edges.astype(x.dtype))
             dt0 = span / 4
+        saveat = (diffrax.SaveAt(ts=t0 + span * jnp.linspace(0.0, 1.0, nodes + 1, dtype=x.dtype)) if nodes
+                  else diffrax.SaveAt(t1=True))
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(rhs), diffrax.Tsit5(), t0=t0, t1=t0 + span, dt0=dt0, y0=x,
-            stepsize_controller=ctrl, saveat=diffrax.SaveAt(t1=True), max_steps=self.ode_max_steps,
+            stepsize_controller=ctrl, saveat=saveat, max_steps=self.ode_max_steps,
             throw=False, adjoint=make_adjoint(self.adjoint))
-        return sol.ys[-1], sol.result == diffrax.RESULTS.successful, sol.stats["num_steps"]
+        ys = sol.ys if nodes else sol.ys[-1]
+        return ys, sol.result == diffrax.RESULTS.successful, sol.stats["num_steps"]
 
     def macro_step(self, L, x, t0, p, sched, extra, alive=True):
         """One coupled step (predictor–corrector coupling, see module docstring).
@@ -524,6 +618,17 @@ class HybridSurrogate(SolveBackedModel):
         u = sched(t0 + 0.5 * self.dt)
         e0 = self.ell(L)
         ok, ns = True, 0
+        if self.physics and self.exchange == "substeps":
+            # predictor: the cells under the ligand sensed at t_k, kept at the field's sub-step nodes;
+            # the field then sees the cells' path, and the cells the field's
+            xs, okp, nsp = self.ode_step(x, t0, None, None, p, sched, extra, alive, self.predictor_correction,
+                                         ells=e0[None], nodes=self.field_substeps)
+            L1, ells = self.field_step(L, x, xs[-1], p, u, xs=xs)
+            x1, ok1, ns1 = self.ode_step(x, t0, None, None, p, sched, extra, alive & okp, ells=ells)
+            e1 = ells[-1]
+            f0 = self._rhs(x, e0, p, u, extra)
+            f1 = self._rhs(x1, e1, p, u, extra)
+            return L1, x1, f0, f1, alive & okp & ok1, nsp + ns1
         if self.physics:
             # predictor: field with the cells frozen at x_k, then the cells under that field
             Lp = self.physics_step(L, x, x, p, u, self.predictor_substeps)
@@ -675,6 +780,18 @@ def _check_predictor_substeps(m):
     if isinstance(m, bool) or int(m) != m or m < 1:
         raise ValueError(f"HybridSurrogate: predictor_substeps must be an integer >= 1 or None, got {m!r}")
     return int(m)
+
+
+EXCHANGES = ("substeps", "endpoints")
+
+
+def _check_exchange(v, predictor_substeps):
+    if v not in EXCHANGES:
+        raise ValueError(f"HybridSurrogate: exchange must be one of {EXCHANGES}, got {v!r}")
+    if v == "substeps" and predictor_substeps is not None:
+        raise ValueError("HybridSurrogate: predictor_substeps applies to exchange='endpoints' only "
+                         "(exchange='substeps' has no predictor field pass)")
+    return v
 
 
 def _check_bool(name, v):

@@ -64,7 +64,7 @@ from .._io import atomic_path, atomic_write_text
 from ..pathways.base import Pathway, Schedule
 from ..pathways.geometry import laplacian_neumann
 from ..simulate.solver import MechanisticModel
-from .hybrid import HybridSurrogate, _exactly_zero, _with_static, default_dt
+from .hybrid import EXCHANGES, HybridSurrogate, _exactly_zero, _with_static, default_dt
 
 __all__ = ["train_surrogate", "make_dataset", "evaluate", "TrainResult"]
 
@@ -437,7 +437,7 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
                     eval_every=50, patience=6, checkpoint_dir=None, checkpoint_every=50, resume=True,
                     max_steps_this_run=None, log_every=25, log=print, model_kwargs=None,
                     freeze=(), data_norm="global", schedules="simple", n_val_counterfactual=0,
-                    warmup=0, correction_scales=(1.0,)) -> TrainResult:
+                    warmup=0, correction_scales=(1.0,), exchange="substeps") -> TrainResult:
     """Train a :class:`HybridSurrogate` of ``pathway`` on reference-solver data (see module docstring).
 
     Returns a :class:`TrainResult`; ``result.model.validation_error`` is set (per species RMS of the
@@ -467,7 +467,15 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     model toward the physics predictor along the direction training found; on Notch a quarter of
     the trained correction beat both the predictor and the full correction (reports/surrogate.md,
     "Notch, fifth round").
+    ``exchange``: how the field and the cells exchange information inside a macro step (see
+    :class:`HybridSurrogate`): "substeps" (default) or "endpoints", the scheme every model trained
+    before 2026-12-01 (session 15) used; a checkpoint directory written then resumes only with
+    ``exchange="endpoints"``.
     """
+    if exchange not in EXCHANGES:
+        raise ValueError(f"train_surrogate: exchange must be one of {list(EXCHANGES)}, got {exchange!r}")
+    if "exchange" in (model_kwargs or {}):
+        raise ValueError("train_surrogate: pass exchange= directly, not in model_kwargs")
     freeze = tuple(freeze)
     bad = [b for b in freeze if b not in FREEZABLE]
     if bad:
@@ -519,6 +527,8 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
             settings["warmup"] = int(warmup)
         if correction_scales != (1.0,):
             settings["correction_scales"] = list(correction_scales)
+        if exchange != "endpoints":  # absent = the scheme of directories written before it existed
+            settings["exchange"] = exchange
         settings = json.loads(json.dumps(settings, default=_jsonable))
         _check_settings(ckdir, settings, resume, log)
     t_start = time.time()
@@ -539,7 +549,7 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
     model = HybridSurrogate(pathway, dt=dt, horizon=horizon, width=width, modes=modes, layers=layers,
                             mlp_width=mlp_width, mlp_depth=mlp_depth, physics=physics,
                             x_scale=x_scale, field_scale=field_scale, key=jax.random.PRNGKey(seed),
-                            **(model_kwargs or {}))
+                            exchange=exchange, **(model_kwargs or {}))
     weights = jnp.ones(pathway.n_species) if sens_weights is None else jnp.asarray(sens_weights, float)
     if weights.shape != (pathway.n_species,):
         raise ValueError(f"train_surrogate: sens_weights must have one weight per species {pathway.species}")

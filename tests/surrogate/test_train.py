@@ -82,6 +82,10 @@ def test_checkpoint_dir_of_other_settings_is_refused(tmp_path, pw):
     (d / "settings.json").unlink()  # a directory from before settings.json: used, with a log line
     _check_settings(d, base, True, log.append)
     assert len(log) == 1 and "not checked" in log[0]
+    # a checkpoint written before the sub-step exchange existed (no "exchange" key) resumes only with
+    # the scheme it was made with: train_surrogate records exchange="substeps" and nothing for "endpoints"
+    with pytest.raises(ValueError, match=r"other settings \(exchange None -> 'substeps'\)"):
+        _check_settings(d, {**base, "exchange": "substeps"}, True, log.append)
     # through train_surrogate: refused before any dataset is built
     (d / "settings.json").write_text(json.dumps({"pathway": "notch"}))
     with pytest.raises(ValueError, match="pathway 'notch' -> 'wnt'"):
@@ -107,6 +111,10 @@ def test_bad_arguments(pw):
         train_surrogate(pw, schedules="pulses")
     with pytest.raises(ValueError, match="n_val_counterfactual"):
         train_surrogate(pw, n_val_counterfactual=-1)
+    with pytest.raises(ValueError, match="exchange must be one of"):
+        train_surrogate(pw, exchange="midpoint")
+    with pytest.raises(ValueError, match="pass exchange= directly"):
+        train_surrogate(pw, model_kwargs={"exchange": "endpoints"})
     for bad in (-1, 1.5, True, "10", 800):  # 800 = steps: nothing would be left after the warmup
         with pytest.raises(ValueError, match=r"warmup must be a whole number of steps in \[0, steps=800\)"):
             train_surrogate(pw, warmup=bad)
@@ -351,8 +359,9 @@ def test_train_cli_passes_its_options_on(monkeypatch, tmp_path, pw):
     rc = main(["train", "wnt", "--cells", "2", "--grid", "16", "--out", str(out), "--corr-theta", "--corr-control",
                "--data-norm", "trajectory", "--patience", "9", "--freeze", "fno", "--schedules", "mixed",
                "--n-val-counterfactual", "16", "--corr-bound", "0.05", "--warmup", "30",
-               "--correction-scales", "0.25", "1"])
+               "--correction-scales", "0.25", "1", "--exchange", "endpoints"])
     assert rc == 0
+    assert seen["exchange"] == "endpoints"
     assert seen["data_norm"] == "trajectory" and seen["patience"] == 9 and seen["freeze"] == ("fno",)
     assert seen["schedules"] == "mixed" and seen["n_val_counterfactual"] == 16 and seen["warmup"] == 30
     assert seen["correction_scales"] == (0.25, 1.0)
