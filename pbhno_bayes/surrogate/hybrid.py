@@ -18,11 +18,11 @@ How the field and the cells see each other inside the step (``exchange``):
 
 * ``"substeps"`` (default; the shipped ``notch`` and ``wnt`` since 2026-12-01): the cells are first
   solved under the ligand sensed at t_k, their states kept at the m + 1 sub-step nodes; the field
-  sub-step j then sees the cells' mean state over [j, j + 1], and the cells are solved again under
-  ℓ(τ) piecewise linear through the sensed ligand at the field's m + 1 sub-step nodes. The
-  scheme's error is then set by τ, not Δt: a second pass changes nothing (to 3 digits of the
-  error), and halving Δt or doubling m give the same numbers (reports/surrogate.md, "Sub-step
-  exchange"). One field pass per step.
+  sub-step j then sees the mean of the cells' states at its two end nodes, and the cells are
+  solved again under ℓ(τ) piecewise linear through the sensed ligand at the field's m + 1
+  sub-step nodes. The scheme's error is then set by τ, not Δt: a second pass changed the errors
+  by < 0.01 points (measured ad hoc), and halving Δt or doubling m give the same numbers
+  (reports/surrogate.md, "Sub-step exchange"). One field pass per step.
 * ``"endpoints"`` (every model trained before 2026-12-01, ``notch_learned`` and ``wnt_learned``):
   a predictor field pass with the cells frozen at x_k gives ℓ̃_{k+1}, the cells are solved under
   ℓ linear ℓ(L_k) → ℓ̃_{k+1} to a predictor x̃_{k+1}, the field step uses sink and source
