@@ -328,7 +328,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.macro_step is not None and a.mode != "speed":
         ap.error("--macro-step is for the speed mode (the accuracy data sets are built on the surrogate's "
-                 "macro nodes; tests/surrogate/test_pretrained.py::test_pretrained_accuracy_bar[notch-dt0.125] "
+                 "macro nodes; tests/surrogate/test_pretrained.py::test_pretrained_accuracy_bar[notch-endpoints-dt0.125] "
                  "checks its accuracy)")
     res = speed(a) if a.mode == "speed" else accuracy(a)
     print(json.dumps(res, indent=1))
