@@ -294,10 +294,11 @@ class HybridSurrogate(SolveBackedModel):
         2 CPU cores) with β-catenin errors within 0.007 points of the default's.
         ``notch_learned`` (``pbhno train notch … --rollout 16 --freeze fno --correction-scales 0.1 0.25
         0.5 1``, selected on validation θ and pulse trains; half of the trained correction at step
-        320) is closer to the reference than ``notch`` on 28 of 32 held-out θ (median 0.32 → 0.28 %)
-        and level on unseen pulse trains, but not on every θ: under the default control the stiffest
-        held-out θ (D_L at the top of the prior) is worse, 3.3 vs 2.2 %. It costs ≈ 1.2× ``notch``
-        (reports/surrogate.md, "Notch, fifth round").
+        320; end-point exchange) was closer to the reference than the end-point ``notch`` on 28 of
+        32 held-out θ (median 0.32 → 0.28 %), but is only level with today's ``notch`` (sub-step
+        exchange: 0.28 vs 0.24 %, closer on 16 of 32) and keeps the end-point scheme's
+        default-control tail (max 18.5 % on 32 fresh θ vs 1.8 %): use ``notch`` (reports/surrogate.md,
+        "Notch, fifth round" and "Sub-step exchange").
 
         ``pathway`` (a name or a :class:`Pathway`), if given, is the pathway the caller needs: a
         shipped model of another pathway (for a :class:`Pathway`: other cells, grid or free
