@@ -618,28 +618,25 @@ class HybridSurrogate(SolveBackedModel):
         discarded). Returns (L1, x1, f0, f1, ok, n_ode_steps)."""
         u = sched(t0 + 0.5 * self.dt)
         e0 = self.ell(L)
-        ok, ns = True, 0
         if self.physics and self.exchange == "substeps":
             # predictor: the cells under the ligand sensed at t_k, kept at the field's sub-step nodes;
             # the field then sees the cells' path, and the cells the field's
-            xs, okp, nsp = self.ode_step(x, t0, None, None, p, sched, extra, alive, self.predictor_correction,
-                                         ells=e0[None], nodes=self.field_substeps)
+            xs, ok, ns = self.ode_step(x, t0, None, None, p, sched, extra, alive, self.predictor_correction,
+                                       ells=e0[None], nodes=self.field_substeps)
             L1, ells = self.field_step(L, x, xs[-1], p, u, xs=xs)
-            x1, ok1, ns1 = self.ode_step(x, t0, None, None, p, sched, extra, alive & okp, ells=ells)
             e1 = ells[-1]
-            f0 = self._rhs(x, e0, p, u, extra)
-            f1 = self._rhs(x1, e1, p, u, extra)
-            return L1, x1, f0, f1, alive & okp & ok1, nsp + ns1
-        if self.physics:
-            # predictor: field with the cells frozen at x_k, then the cells under that field
-            Lp = self.physics_step(L, x, x, p, u, self.predictor_substeps)
-            xp, okp, nsp = self.ode_step(x, t0, e0, self.ell(Lp), p, sched, extra, alive, self.predictor_correction)
-            ok, ns = okp, nsp
+            x1, ok1, ns1 = self.ode_step(x, t0, None, None, p, sched, extra, alive & ok, ells=ells)
         else:
-            xp = x
-        L1 = self.field_step(L, x, xp, p, u)
-        e1 = self.ell(L1)
-        x1, ok1, ns1 = self.ode_step(x, t0, e0, e1, p, sched, extra, alive & ok)
+            ok, ns = True, 0
+            if self.physics:
+                # predictor: field with the cells frozen at x_k, then the cells under that field
+                Lp = self.physics_step(L, x, x, p, u, self.predictor_substeps)
+                xp, ok, ns = self.ode_step(x, t0, e0, self.ell(Lp), p, sched, extra, alive, self.predictor_correction)
+            else:
+                xp = x
+            L1 = self.field_step(L, x, xp, p, u)
+            e1 = self.ell(L1)
+            x1, ok1, ns1 = self.ode_step(x, t0, e0, e1, p, sched, extra, alive & ok)
         f0 = self._rhs(x, e0, p, u, extra)
         f1 = self._rhs(x1, e1, p, u, extra)
         return L1, x1, f0, f1, alive & ok & ok1, ns + ns1
