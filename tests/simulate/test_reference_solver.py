@@ -179,13 +179,25 @@ def test_jit_vmap_grad_forward_and_reverse_agree():
     assert out.shape == (5, 8, 1, 3) and bool(jnp.all(jnp.isfinite(out)))
 
 
-def test_spatial_gradient_is_finite():
+def test_spatial_gradient_matches_finite_differences():
+    """θ-gradient through the ligand PDE and the cells, in the mode pb.fit uses for the reference
+    solver (forward sensitivities): finite everywhere and equal to a central difference."""
     pw = pb.pathways.notch(grid=8)
-    fm = pb.MechanisticModel(pw)
-    g = jax.grad(lambda th: fm.predict(th, jnp.array([2.0, 4.0]))[..., 3].sum())(
-        jnp.asarray(pw.nominal_values))
-    assert g.shape == (len(pw.param_names),) and bool(jnp.all(jnp.isfinite(g)))
-    assert float(jnp.abs(g[pw.param_names.index("alpha_N")])) > 0
+    fm = pb.MechanisticModel(pw, adjoint="forward")
+    ts = jnp.array([2.0, 4.0])
+
+    def f(th):
+        return fm.predict(th, ts)[..., 3].sum()
+
+    th0 = jnp.asarray(pw.nominal_values)
+    g = np.asarray(jax.jit(jax.jacfwd(f))(th0))
+    assert g.shape == (len(pw.param_names),) and np.all(np.isfinite(g))
+    i = pw.param_names.index("alpha_N")
+    eps = 1e-6 * float(th0[i])
+    fp, fm_ = np.asarray(jax.jit(jax.vmap(f))(jnp.stack([th0.at[i].add(eps), th0.at[i].add(-eps)])))
+    fd = (fp - fm_) / (2 * eps)
+    assert abs(g[i]) > 1e-3, g
+    np.testing.assert_allclose(g[i], fd, rtol=1e-5)
 
 
 @pytest.mark.parametrize("bad, match", [("nope", "solver must be one of"), ])

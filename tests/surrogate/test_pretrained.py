@@ -9,6 +9,10 @@ median and ≤ 5 % at the 95th percentile; ligand field ≤ 5 % median.
   check that the cached fixture still equals the reference solver's output.
 """
 
+import hashlib
+import json
+
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,10 +33,29 @@ from pbhno_bayes.surrogate.hybrid import WEIGHTS_DIR
 MEDIAN_BAR, P95_BAR, FIELD_BAR = 0.02, 0.05, 0.05
 
 
+_ROLLOUTS: dict = {}
+
+
+def _model_key(sur) -> str:
+    """Everything that sets a rollout: settings, pruned blocks, pathway and the weights' bytes."""
+    h = hashlib.sha1(json.dumps([sur.config(), sur.skipped_blocks, sur.pathway.name, sur.pathway.t_end,
+                                 dict(sur.pathway.kwargs)], sort_keys=True, default=str).encode())
+    for leaf in jax.tree_util.tree_leaves(eqx.filter(sur, eqx.is_array)):
+        h.update(np.asarray(leaf).tobytes())
+    return h.hexdigest()
+
+
 def _surrogate_rollouts(sur, theta):
-    ts = jnp.asarray(times(sur.pathway))
-    out = jax.jit(jax.vmap(lambda t: sur.solve(t, ts)))(jnp.asarray(theta))
-    return np.asarray(out["states"]), np.asarray(out["field"]), np.asarray(out["ok"])
+    """(states, field, ok) of ``sur`` on ``theta`` at the fixture's times. Memoised on the model's
+    settings and weights, so tests that roll out the same model on the same θ share one
+    compilation (each new model is a new trace: a few seconds to tens of seconds on CPU)."""
+    theta = np.asarray(theta)
+    key = (_model_key(sur), theta.tobytes(), theta.shape)
+    if key not in _ROLLOUTS:
+        ts = jnp.asarray(times(sur.pathway))
+        out = jax.jit(jax.vmap(lambda t: sur.solve(t, ts)))(jnp.asarray(theta))
+        _ROLLOUTS[key] = tuple(np.asarray(out[k]) for k in ("states", "field", "ok"))
+    return tuple(a.copy() for a in _ROLLOUTS[key])
 
 
 def _check_bar(err, fe):
@@ -133,25 +156,23 @@ def test_failed_rollout_stops_spending_solver_steps():
 @pytest.mark.parametrize("name", ["notch", "wnt"])
 def test_pretrained_skips_its_zero_blocks_and_runs_in_float32(name):
     """Training never beat the physics predictor, so the shipped FNO and g_ψ output layers are
-    exactly zero and pretrained() skips them (see HybridSurrogate.pruned); prune=False evaluates
-    them. Same rollouts on held-out θ (short horizon to keep the unpruned compile cheap). float32 θ
-    gives a float32 rollout close to the float64 one (Wnt's source mask used to promote the field
-    to float64 and break the scan carry)."""
+    exactly zero and pretrained() skips them (pruned() skips only exactly-zero output layers and
+    leaves rollouts and gradients unchanged: tests/surrogate/test_hybrid.py); prune=False evaluates
+    them. float32 θ gives a float32 rollout close to the float64 one on the cached held-out θ (Wnt's
+    source mask used to promote the field to float64 and break the scan carry)."""
     full = HybridSurrogate.pretrained(name, prune=False)
     sur = HybridSurrogate.pretrained(name)
     assert full.skipped_blocks == () and sur.skipped_blocks == ("fno", "corr")
     # without the networks, forward-mode sensitivities are the cheaper gradient for 6 parameters
     assert sur.preferred_gradient == "forward" and full.preferred_gradient == "reverse"
-    h = 6.0 if name == "notch" else 3.0
-    th = jnp.asarray(held_out_theta(sur.pathway, 2, 77))
-    ts = jnp.linspace(0.5, h, 4)
-    a = jax.jit(jax.vmap(lambda t: full.with_horizon(h).predict(t, ts)))(th)
-    b = jax.jit(jax.vmap(lambda t: sur.with_horizon(h).predict(t, ts)))(th)
-    assert np.all(np.isfinite(np.asarray(a)))
-    np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-12, atol=1e-14)
-    c = jax.jit(jax.vmap(lambda t: sur.with_horizon(h).predict(t, ts.astype(jnp.float32))))(th.astype(jnp.float32))
-    assert c.dtype == jnp.float32 and b.dtype == jnp.float64
-    rel = np.linalg.norm(np.asarray(c, float) - np.asarray(b)) / np.linalg.norm(np.asarray(b))
+    with np.load(FIXTURE) as z:
+        th = z[f"{name}_theta"]
+    b = _surrogate_rollouts(sur, th)[0]  # shared with test_pretrained_loads_and_tracks_solver
+    assert np.all(np.isfinite(b))
+    ts = jnp.asarray(times(sur.pathway), jnp.float32)
+    c = jax.jit(jax.vmap(lambda t: sur.predict(t, ts)))(jnp.asarray(th, jnp.float32))
+    assert c.dtype == jnp.float32 and b.dtype == np.float64
+    rel = np.linalg.norm(np.asarray(c, float) - b) / np.linalg.norm(b)
     assert rel < 1e-4, rel
 
 
@@ -221,6 +242,7 @@ def test_learned_wnt_beats_its_physics_predictor():
     assert np.all(fl <= 1.05 * fp), (fl, fp)
 
 
+@pytest.mark.slow  # notch_learned is no longer the better Notch model (the sub-step notch is)
 def test_learned_notch_beats_its_physics_predictor():
     """``notch_learned`` ships a trained kinetics correction g_ψ and trained coupling stencils (FNO
     frozen at zero and skipped), chosen on validation θ *and* pulse trains with the correction
@@ -274,13 +296,17 @@ def test_substep_exchange_fixes_the_notch_tail():
     """The shipped ``notch`` exchanges field and cell states at every field sub-step (``exchange =
     "substeps"``, since 2026-12-01). On the 4 cached held-out θ (default control) it meets the bar
     and is closer than the end-point exchange on the stiffest θ (1.6 vs 2.2 % when introduced;
-    on the slow test's 32 θ the worst goes from 18.5 to 1.8 %). Its error is set by the sub-step
-    τ = Δt / m, not by Δt: half the macro step and twice the sub-steps give the same rollouts
-    (2e-5 apart, against 3e-3–8e-3 from the default), both closer to the reference on every θ."""
+    on the slow test's 32 θ the worst goes from 18.5 to 1.8 %)."""
     sur = HybridSurrogate.pretrained("notch")
     assert sur.exchange == "substeps" and sur.field_substeps == 10 and sur.predictor_substeps is None
-    models = {"sub": sur, "end": sur.with_exchange("endpoints"),
-              "half_dt": sur.with_macro_step(sur.dt / 2), "m20": sur.with_field_substeps(20)}
+    errs = _notch_fixture_errors({"sub": sur, "end": sur.with_exchange("endpoints")})[1]
+    _check_bar(*errs["sub"])
+    stiff = int(np.argmax(errs["end"][0]))
+    assert errs["sub"][0][stiff] < 0.85 * errs["end"][0][stiff], (errs["sub"], errs["end"])
+
+
+def _notch_fixture_errors(models):
+    """Rollouts and (worst-species error per θ, field errors) on the cached Notch held-out θ."""
     with np.load(FIXTURE) as z:
         th, yr, fr = z["notch_theta"], z["notch_states"], z["notch_field"]
     ys, errs = {}, {}
@@ -288,14 +314,22 @@ def test_substep_exchange_fixes_the_notch_tail():
         y, f, ok = _surrogate_rollouts(m, th)
         assert ok.all(), k
         ys[k] = y
-        e, fe = relative_errors(sur.pathway, y, yr, f, fr)
+        e, fe = relative_errors(m.pathway, y, yr, f, fr)
         errs[k] = (e.reshape(len(th), -1).max(axis=1), fe)
-    _check_bar(*errs["sub"])
-    stiff = int(np.argmax(errs["end"][0]))
-    assert errs["sub"][0][stiff] < 0.85 * errs["end"][0][stiff], (errs["sub"], errs["end"])
+    return ys, errs
+
+
+@pytest.mark.slow  # two more Notch compilations (~30 s); the default suite keeps the comparison above
+def test_substep_exchange_error_is_set_by_the_substep():
+    """The sub-step exchange's error is set by the sub-step τ = Δt / m, not by Δt: half the macro
+    step and twice the sub-steps give the same rollouts (2e-5 apart, against 3e-3–8e-3 from the
+    default), both closer to the reference on every cached θ."""
+    sur = HybridSurrogate.pretrained("notch")
+    ys, errs = _notch_fixture_errors({"sub": sur, "half_dt": sur.with_macro_step(sur.dt / 2),
+                                      "m20": sur.with_field_substeps(20)})
 
     def dist(a, b):
-        return np.linalg.norm((a - b).reshape(len(th), -1), axis=1) / np.linalg.norm(b.reshape(len(th), -1), axis=1)
+        return np.linalg.norm((a - b).reshape(len(a), -1), axis=1) / np.linalg.norm(b.reshape(len(b), -1), axis=1)
 
     assert np.all(dist(ys["half_dt"], ys["m20"]) < 0.02 * dist(ys["sub"], ys["m20"])), (
         dist(ys["half_dt"], ys["m20"]), dist(ys["sub"], ys["m20"]))
@@ -337,14 +371,13 @@ def test_exchange_options_are_checked_and_saved(tmp_path):
             sur.with_macro_step(bad)
 
 
-def test_predictor_solve_without_correction_keeps_wnt_learned_accurate(tmp_path):
+@pytest.mark.slow  # four wnt_learned compilations (~50 s); the option's contract is checked below
+def test_predictor_solve_without_correction_keeps_wnt_learned_accurate():
     """``with_predictor_correction(False)``: the cells' predictor solve integrates f_mech alone (the
     corrector keeps f_mech + g_ψ). On ``wnt_learned`` (4 cached held-out θ), with and without the
     cheaper predictor pass, the rollout moves by far less than its own error (benchmark, 32 θ:
-    median 0.246 vs 0.244 %), still meets the bar and still beats the physics-only ``wnt``. A model
-    whose g_ψ is pruned is unchanged bit for bit; the setting survives save/load; bad values refused."""
+    median 0.246 vs 0.244 %), still meets the bar and still beats the physics-only ``wnt``."""
     learned = HybridSurrogate.pretrained("wnt_learned")
-    assert learned.predictor_correction is True
     with np.load(FIXTURE) as z:
         th, yr, fr = z["wnt_theta"], z["wnt_states"], z["wnt_field"]
     y0, _, _ = _surrogate_rollouts(learned, th)
@@ -359,15 +392,23 @@ def test_predictor_solve_without_correction_keeps_wnt_learned_accurate(tmp_path)
         el, fl = relative_errors(learned.pathway, y, yr, f, fr)
         _check_bar(el, fl)
         assert np.median(el) < 0.75 * np.median(ep), (el, ep)
+
+
+def test_predictor_correction_option_round_trips_and_is_checked(tmp_path):
+    """``with_predictor_correction``: the setting survives save/load, bad values are refused, and a
+    model whose g_ψ is pruned is unchanged bit for bit (nothing to drop)."""
+    learned = HybridSurrogate.pretrained("wnt_learned")
+    assert learned.predictor_correction is True
     off = learned.with_predictor_correction(False)
     off.save(tmp_path / "off")
     back = HybridSurrogate.load(tmp_path / "off")
     assert back.predictor_correction is False and back.with_predictor_correction(True).config() == learned.config()
-    notch = HybridSurrogate.pretrained("notch").with_horizon(3.0)  # g_ψ pruned: nothing to drop
-    th_n = jnp.asarray(held_out_theta(notch.pathway, 1, 5))
-    ts = jnp.linspace(0.5, 3.0, 3)
-    run = lambda m: np.asarray(jax.jit(jax.vmap(lambda t: m.predict(t, ts)))(th_n))  # noqa: E731
-    np.testing.assert_array_equal(run(notch.with_predictor_correction(False)), run(notch))
+    notch = HybridSurrogate.pretrained("notch")  # g_ψ pruned: nothing to drop
+    with np.load(FIXTURE) as z:
+        th_n = z["notch_theta"]
+    off_n = notch.with_predictor_correction(False)
+    assert off_n.predictor_correction is False
+    np.testing.assert_array_equal(_surrogate_rollouts(off_n, th_n)[0], _surrogate_rollouts(notch, th_n)[0])
     for bad in (0, 1, "no", None):
         with pytest.raises(ValueError, match="predictor_correction must be True or False"):
             learned.with_predictor_correction(bad)
