@@ -206,6 +206,22 @@ def test_pruned_skips_exactly_zero_blocks_only(wnt16):
     assert not np.allclose(yf, y0)
 
 
+@pytest.mark.slow  # two reverse-mode compilations (~20 s each)
+def test_pruned_keeps_reverse_mode_gradients(wnt16):
+    """Reverse-mode θ-gradients (the recursive-checkpoint adjoint) with and without pruning agree."""
+    pw, model = wnt16
+    ts = jnp.linspace(0.0, pw.t_end, 5)
+    th = jnp.asarray(pw.nominal_values) * 1.1
+
+    @eqx.filter_jit
+    def grad(m):
+        return jax.grad(lambda t: jnp.sum(m.predict(t, ts)[..., 2]))(th)
+
+    g0, g1 = np.asarray(grad(model)), np.asarray(grad(model.pruned()))
+    assert np.all(np.isfinite(g0)) and np.any(g0 != 0)
+    np.testing.assert_allclose(g1, g0, rtol=1e-9, atol=1e-12)
+
+
 def test_corr_theta_feeds_parameters_to_the_correction(tmp_path, wnt16):
     """corr_theta=True: g_ψ sees z(θ_free) besides (x, ℓ), so a non-zero g_ψ makes the correction
     depend on θ; a zero g_ψ leaves the mechanistic kinetics unchanged; the flag survives save/load."""

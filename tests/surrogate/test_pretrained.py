@@ -176,6 +176,19 @@ def test_pretrained_skips_its_zero_blocks_and_runs_in_float32(name):
     assert rel < 1e-4, rel
 
 
+@pytest.mark.slow  # the unpruned shipped models compile and run their zero FNO / g_ψ (~30 s each)
+@pytest.mark.parametrize("name", ["notch", "wnt"])
+def test_pretrained_pruned_and_unpruned_rollouts_agree(name):
+    """The shipped models with their zero blocks evaluated (prune=False) give the rollouts of the
+    pruned ones on the cached held-out θ."""
+    with np.load(FIXTURE) as z:
+        th = z[f"{name}_theta"]
+    a = _surrogate_rollouts(HybridSurrogate.pretrained(name, prune=False), th)[0]
+    b = _surrogate_rollouts(HybridSurrogate.pretrained(name), th)[0]
+    assert np.all(np.isfinite(a))
+    np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.slow  # an opt-in of the end-point exchange, no longer the default scheme
 def test_cheaper_predictor_pass_stays_close_and_round_trips(tmp_path):
     """``with_predictor_substeps(m)`` runs only the predictor pass (the frozen-cell field guess
