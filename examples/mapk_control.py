@@ -28,7 +28,7 @@ truth = dict(zip(pw.prior.names, np.exp(pw.prior.sample(1, seed=args.seed + 7)[0
 obs = pb.simulate(pw, theta=truth, times=8, observe=("Z",), noise=0.1, seed=args.seed)   # Z only
 model = pb.MechanisticModel(pw)
 if args.quick:
-    idata = pb.fit(model, obs, method="svi", samples=200, svi_steps=200, svi_restarts=1,
+    idata = pb.fit(model, obs, method="svi", samples=200, svi_steps=60, svi_restarts=1,
                    seed=args.seed, progress=False)
 else:
     idata = pb.fit(model, obs, chains=4, warmup=300, samples=300, seed=args.seed)

@@ -44,13 +44,13 @@ obs = pb.simulate(pw, theta=truth, times=12, noise=args.noise, seed=args.seed)  
 sur = pb.HybridSurrogate.pretrained("wnt")
 obs_fit = inflate_sigma(obs, sur)
 if args.quick:
-    idata = pb.fit(sur, obs_fit, method="svi", samples=100, svi_steps=150, svi_restarts=1,
+    idata = pb.fit(sur, obs_fit, method="svi", samples=100, svi_steps=10, svi_restarts=1,
                    seed=args.seed, progress=False)
 else:
     idata = pb.fit(sur, obs_fit, chains=2, warmup=300, samples=300, seed=args.seed)
 
 t_end = jnp.asarray([pw.t_end])
-draws = posterior_theta_draws(idata, pw, n=32 if args.quick else 128, seed=args.seed)
+draws = posterior_theta_draws(idata, pw, n=128, seed=args.seed)
 fields = np.asarray(jax.jit(jax.vmap(lambda th: sur.field(th, t_end)[0]))(jnp.asarray(draws)))
 if fields.ndim == 4:                                     # (draws, F, n, n): total ligand
     fields = fields.sum(1)

@@ -172,15 +172,20 @@ class Engine:
             return jax.jit(jax.vmap(vg, in_axes=(0, None)))
         return self._jit("vg", make)
 
-    def batched_vg(self, z, data):
-        """:meth:`value_and_grad` over any number of rows (N, D), in chunks of ``VG_BATCH``."""
+    def batched_vg(self, z, data, batch: int = VG_BATCH):
+        """:meth:`value_and_grad` over any number of rows (N, D), in chunks of ``batch`` rows.
+
+        One row (a single SVI restart, a Newton step) runs unpadded: padding it would make every
+        optimisation step cost ``batch`` solves. Other sizes share the ``batch``-row program.
+        ``batch=1`` (what :func:`~pbhno_bayes.fit` uses with one SVI restart) runs everything
+        through the one-row program the optimiser compiled: for an expensive forward model a
+        second compile (≈ 17 s for the Notch surrogate on a 2-core CPU) costs more than the
+        vectorisation saves on the few rows of a Hessian."""
         z = np.asarray(z, dtype=np.float64)
         n = z.shape[0]
         fn = self.value_and_grad()
         us, gs, mus = [], [], []
-        # one row (a single SVI restart) runs unpadded: padding it to VG_BATCH rows would make every
-        # optimisation step cost VG_BATCH solves; other sizes share the VG_BATCH-row program
-        b = 1 if n == 1 else VG_BATCH
+        b = 1 if n == 1 else int(batch)
         for i in range(0, n, b):
             chunk = z[i:i + b]
             m = chunk.shape[0]
@@ -198,7 +203,7 @@ class Engine:
             return jax.jit(jax.vmap(self._potential_aux, in_axes=(0, None)))
         return self._jit("mu", make)
 
-    def batched_mu(self, z, data):
+    def batched_mu(self, z, data, batch: int = VG_BATCH):
         """(U (N,), μ (N, T, C, S)) for any number of rows (N, D). Few rows reuse the
         :meth:`value_and_grad` program (no extra compile); many rows (≥ ``MU_ROWS``) use the
         gradient-free :meth:`predictions`, which for an expensive model (a Notch surrogate rollout:
@@ -207,7 +212,7 @@ class Engine:
         z = np.asarray(z, dtype=np.float64)
         n = z.shape[0]
         if n < MU_ROWS:
-            u, _, mu = self.batched_vg(z, data)
+            u, _, mu = self.batched_vg(z, data, batch)
             return u, mu
         fn = self.predictions()
         us, mus = [], []
@@ -229,20 +234,20 @@ class Engine:
             return jax.jit(jax.hessian(u0))
         return np.asarray(self._jit("prior_hess", make)(jnp.asarray(m, dtype=jnp.float64), data))
 
-    def hessian_fd(self, m, data, h: float = 1e-3):
+    def hessian_fd(self, m, data, h: float = 1e-3, batch: int = VG_BATCH):
         """∇²U at m by central differences of the exact gradient (symmetrised)."""
         m = np.asarray(m, dtype=np.float64)
         D = m.shape[0]
         steps = h * np.maximum(1.0, np.abs(m))
         pts = np.concatenate([m + np.diag(steps), m - np.diag(steps)])
-        _, g, _ = self.batched_vg(pts, data)
+        _, g, _ = self.batched_vg(pts, data, batch)
         H = (g[:D] - g[D:]) / (2 * steps[:, None])
         return 0.5 * (H + H.T)
 
-    def postprocess_draws(self, flat, data) -> dict:
+    def postprocess_draws(self, flat, data, batch: int = VG_BATCH) -> dict:
         """Constrained sites, θ, log θ, σ (when inferred), μ and the potential U for draws (N, D)."""
         flat = np.asarray(flat, dtype=np.float64)
-        u, mu = self.batched_mu(flat, data)
+        u, mu = self.batched_mu(flat, data, batch)
         z = jax.vmap(self.unravel)(jnp.asarray(flat))
         out = {n: np.asarray(jax.vmap(biject_to(self.supports[n]))(z[n])) for n in self.sites}
         pb_ = self.problem

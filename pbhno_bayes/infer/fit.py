@@ -28,7 +28,7 @@ import numpy as np
 import numpyro
 
 from ..data import Observations
-from .engine import get_engine, nuts_progress_start
+from .engine import VG_BATCH, get_engine, nuts_progress_start
 from .model import build_problem, log_density_terms, problem_data
 from .svi import fit_gaussian
 
@@ -205,6 +205,9 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
     D = engine.dim
     # First start: the prior median (of 15 draws) of every site; restarts: prior draws.
     flat0 = engine.flat_from_draws(engine.prior_draws(k_init, 1, data_svi, median=True))[0]
+    # One SVI restart compiles only the one-row gradient program; the Hessian, the NUTS starts and
+    # few-draw post-processing then reuse it rather than compiling a VG_BATCH-row one.
+    vgb = 1 if (init == "svi" and svi_restarts == 1) else VG_BATCH
 
     approx = None
     if init == "svi":
@@ -216,8 +219,8 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
         approx = fit_gaussian(engine.potential, jnp.asarray(np.stack(inits)), key=k_svi, steps=svi_steps,
                               lr=svi_lr, guide=guide, particles=svi_particles, forward_mode=fm,
                               progress=progress, data=data_svi, cache=engine._jits,
-                              batched_vg=lambda z: engine.batched_vg(z, data_svi),
-                              hessian=lambda m: engine.hessian_fd(m, data_svi),
+                              batched_vg=lambda z: engine.batched_vg(z, data_svi, vgb),
+                              hessian=lambda m: engine.hessian_fd(m, data_svi, batch=vgb),
                               prior_hessian=lambda m: engine.prior_hessian(m, data_svi))
         timings["svi_s"] = time.perf_counter() - t0
         svi_failed = problem.counter.total
@@ -226,7 +229,7 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
         t0 = time.perf_counter()
         flat = np.asarray(approx.sample(k_draw, chains * samples))
         problem.counter.reset(1)
-        raw = engine.postprocess_draws(flat, data_nuts)
+        raw = engine.postprocess_draws(flat, data_nuts, vgb)
         psis = _psis_check(raw.pop("U"), flat, approx)
         raw = {k: v.reshape((chains, samples) + v.shape[1:]) for k, v in raw.items()}
         stats = {}
@@ -254,7 +257,7 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
             print(f"  NUTS: {chains} chain(s) x ({warmup} warmup + {samples} draws), {chain_method} ...",
                   file=sys.stderr, flush=True)
         # A start where the solve fails (or the density is not finite) goes to the fallback.
-        u0, _, _ = engine.batched_vg(starts, data_nuts)
+        u0, _, _ = engine.batched_vg(starts, data_nuts, vgb)
         starts = np.where(np.isfinite(u0)[:, None], starts, np.asarray(fallback)[None])
         keys = jax.random.split(k_nuts, chains)
         args = (jnp.asarray(imm), data_nuts)
@@ -275,7 +278,7 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
         failed_total = counter.total
         t0 = time.perf_counter()
         zs = np.asarray(zs)
-        raw = engine.postprocess_draws(zs.reshape(chains * samples, D), data_nuts)
+        raw = engine.postprocess_draws(zs.reshape(chains * samples, D), data_nuts, vgb)
         raw.pop("U")
         raw = {k: v.reshape((chains, samples) + v.shape[1:]) for k, v in raw.items()}
         timings["draw_s"] = time.perf_counter() - t0

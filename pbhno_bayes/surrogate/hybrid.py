@@ -134,7 +134,7 @@ class HybridSurrogate(SolveBackedModel):
                                   :meth:`with_predictor_correction`.
     x_scale : (S,) floats, field_scale : float   normalisation (set from training data).
     validation_error : (S,) floats or None       per-species relative error on held-out data.
-    key : jax PRNG key (or int seed)
+    key : jax PRNG key (or int seed); None builds a skeleton (learned blocks as shapes only) for :meth:`load`
     """
 
     fno: FNO2d | None
@@ -177,8 +177,15 @@ class HybridSurrogate(SolveBackedModel):
             raise ValueError("HybridSurrogate: pathway must be a pb.pathways Pathway (e.g. pb.pathways.notch())")
         if adjoint not in ADJOINTS:
             raise ValueError(f"HybridSurrogate: adjoint must be one of {ADJOINTS}, got {adjoint!r}")
-        if isinstance(key, int):
-            key = jax.random.PRNGKey(key)
+        # key=None: a skeleton for :meth:`load` — the learned blocks are built as shapes only
+        # (jax.ShapeDtypeStruct leaves, no random initialisation: that costs seconds of small
+        # compilations on first use) and must be filled by eqx.tree_deserialise_leaves.
+        if key is None:
+            key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+            build = lambda f, *a, **kw: eqx.filter_eval_shape(f, *a, **kw)  # noqa: E731
+        else:
+            key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+            build = lambda f, *a, **kw: f(*a, **kw)  # noqa: E731
         self.pathway = pathway
         self.dt = float(dt if dt is not None else default_dt(pathway))
         self.horizon = float(horizon if horizon is not None else pathway.t_end)
@@ -208,19 +215,19 @@ class HybridSurrogate(SolveBackedModel):
         self.field_scale = float(field_scale)
         self.validation_error = None if validation_error is None else tuple(float(v) for v in validation_error)
         self.skip_fno = self.skip_corr = False
-        k1, k2 = jax.random.split(key)
+        k1, k2 = build(lambda k: tuple(jax.random.split(k)), key)
         n_extra = len(pathway.free) if self.corr_theta else 0
         if self.corr_control:
             # always for ODE-only pathways: an unmodelled mechanism such as MAPK's feedback on the
             # stimulated first step scales with the stimulus
             n_extra += len(pathway.control_default)
-        self.corr = Correction(S + 1 + n_extra, S, width=self.mlp_width, depth=self.mlp_depth, key=k2)
+        self.corr = build(Correction, S + 1 + n_extra, S, width=self.mlp_width, depth=self.mlp_depth, key=k2)
         if pathway.spatial:
             n = pathway.geometry.n
             if self.modes > n // 2:
                 raise ValueError(f"HybridSurrogate: modes={self.modes} exceeds grid//2={n // 2}; lower modes")
             F = pathway.n_fields
-            self.fno = FNO2d(3 * F + 6, F, width=self.width, modes=self.modes, layers=self.layers, key=k1)
+            self.fno = build(FNO2d, 3 * F + 6, F, width=self.width, modes=self.modes, layers=self.layers, key=k1)
             self.ops = CouplingOperators(pathway.geometry)
             p = pathway.params(jnp.asarray(pathway.nominal_values))
             D, lam, kb = pathway.field_terms(pathway.x0(p), p, jnp.asarray(pathway.control_default))[:3]
@@ -268,8 +275,7 @@ class HybridSurrogate(SolveBackedModel):
         pw = get_pathway(doc["pathway"], **_pathway_kwargs(doc["pathway_kwargs"]))
         # written before the sub-step exchange existed: the scheme it was made with
         config = {"exchange": "endpoints", **doc["config"]}
-        skeleton = _cast(cls(pw, **config, key=0), jnp.float64)
-        model = eqx.tree_deserialise_leaves(eqx_path, skeleton)
+        model = _cast(eqx.tree_deserialise_leaves(eqx_path, cls(pw, **config, key=None)), jnp.float64)
         return model.pruned() if prune else model
 
     @classmethod
