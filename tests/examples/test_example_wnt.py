@@ -1,14 +1,9 @@
 """examples/wnt_field_reconstruction.py runs as a script at small settings (``--quick``) and prints sane results
-(its own file so pytest-xdist gives it a worker of its own when run with ``-m slow``)."""
+(its own file so pytest-xdist gives it a worker of its own; 68 s alone on a 2-core CPU)."""
 
 import re
 
-import pytest
 
-
-# 68 s alone on a 2-core CPU, 52-56 s inside the parallel default run: with it the default run measured
-# 564-598 s (.ci/run 598 s), too close to the 10-minute limit, so it stays a slow test (2026-12-01)
-@pytest.mark.slow
 def test_wnt_field_reconstruction(tmp_path, run_example):
     out = run_example("wnt_field_reconstruction.py", "--quick", "--out", str(tmp_path))
     m = re.search(r"relative L2 error ([\d.]+); 90% band covers the truth at (\d+)%", out)

@@ -2,10 +2,10 @@
 
 The surrogate examples are in their own files (test_example_notch.py, test_example_wnt.py) so that
 pytest-xdist (``--dist loadfile``) runs them on different workers; Boehm is in test_boehm.py.
-The default run covers quickstart, custom_model (tests/infer/test_lotka_volterra.py) and Boehm's
-likelihood; notch_inference, wnt_field_reconstruction, mapk_control and the Boehm ``--quick`` run are
-slow tests (``pytest -m slow tests/examples``): with all of them the default run took 726 s on 2 cores,
-with wnt alone added 564-598 s — over or at the 10-minute limit."""
+The default run covers quickstart, wnt_field_reconstruction, custom_model
+(tests/infer/test_lotka_volterra.py) and Boehm's likelihood; notch_inference, mapk_control and the
+Boehm ``--quick`` run are slow tests (``pytest -m slow tests/examples``): with all of them the
+default run took 726 s on 2 cores (before longest-first file order), over the 10-minute limit."""
 
 import re
 
