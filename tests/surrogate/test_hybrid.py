@@ -160,7 +160,14 @@ def test_save_load_roundtrip(tmp_path, wnt16):
     la, lb = jax.tree_util.tree_leaves(model), jax.tree_util.tree_leaves(back)
     assert len(la) == len(lb)
     for a, b in zip(la, lb, strict=True):
+        assert not isinstance(b, jax.ShapeDtypeStruct)  # every leaf loaded, none left as a bare shape
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # load() starts from a shapes-only skeleton (key=None: no random initialisation to compile)
+    skel = HybridSurrogate(pw, **model.config(), key=None)
+    learned = [x for x in jax.tree_util.tree_leaves((skel.fno, skel.corr)) if hasattr(x, "shape")]
+    assert learned and all(isinstance(x, jax.ShapeDtypeStruct) for x in learned)
+    assert [(x.shape, x.dtype) for x in learned] == [
+        (a.shape, a.dtype) for a in jax.tree_util.tree_leaves((model.fno, model.corr)) if eqx.is_array(a)]
 
 
 def test_pruned_skips_exactly_zero_blocks_only(wnt16):
