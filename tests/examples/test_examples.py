@@ -2,12 +2,14 @@
 
 The surrogate examples are in their own files (test_example_notch.py, test_example_wnt.py) so that
 pytest-xdist (``--dist loadfile``) runs them on different workers; Boehm is in test_boehm.py.
-The default run covers quickstart, mapk_control, wnt_field_reconstruction, custom_model
-(tests/infer/test_lotka_volterra.py) and Boehm's likelihood; notch_inference and the Boehm
-``--quick`` run are slow tests (``pytest -m slow tests/examples``): with all of them the
+The default run covers quickstart, wnt_field_reconstruction, custom_model
+(tests/infer/test_lotka_volterra.py) and Boehm's likelihood; notch_inference, mapk_control and the
+Boehm ``--quick`` run are slow tests (``pytest -m slow tests/examples``): with all of them the
 default run took 726 s on 2 cores (before longest-first file order), over the 10-minute limit."""
 
 import re
+
+import pytest
 
 
 def test_quickstart(run_example):
@@ -18,6 +20,7 @@ def test_quickstart(run_example):
     assert out.count("identifiable") >= 6
 
 
+@pytest.mark.slow  # 1.5 min on a 2-core CPU (fit, robust and nominal MPC each compile their programs)
 def test_mapk_control(tmp_path, run_example):
     out = run_example("mapk_control.py", "--quick", "--out", str(tmp_path))
     assert re.search(r"robust: P\(success\) predicted [\d.]+", out), out
