@@ -247,6 +247,7 @@ def run_fig3_one(seed, args) -> dict:
     th = np.exp(idata.posterior["log_theta"].values.reshape(-1, len(names)))
     res = {"seed": seed, "noise": args.fig3_noise, "times": t.tolist(), "fit_s": fit_s, "draws": int(ok.sum()),
            **({} if args.fig3_surrogate == "wnt" else {"surrogate": args.fig3_surrogate}),
+           **({"exchange": args.exchange} if args.exchange != "endpoints" and args.fig3_surrogate == "wnt" else {}),
            "svi_pareto_k": idata.attrs.get("svi_pareto_k"),
            "names": names, "true": [truth[n] for n in names], "est": th.mean(0).tolist(),
            "rel_l2": [], "rel_l2_prior": [], "coverage90": [], "mean_sd_rel": [],
@@ -431,9 +432,13 @@ def _ablation_lines(rows) -> list[str]:
         seeds = sorted(set(by["pbhno"]).intersection(*[set(by[m]) for m in present]))
         label = {"pbhno": "PB-HNO (as in Table I)", "pbhno_wsens": "+ sensitivity-weighted likelihood (W_sens)",
                  "pbhno_lumped": "− ODE–PDE coupling (cells sense the domain-mean ligand)"}
-        lines += [f"Notch, noise 20 %, the same {len(seeds)} seeds ({', '.join(map(str, seeds))}) for every row; "
-                  f"`python benchmarks/paper_reproduction.py table1 --seeds {len(seeds)} --methods pbhno_wsens,pbhno_lumped "
-                  "--svi-steps 100 --svi-restarts 1 --samples 64`.", "",
+        used = [by[m][k] for m in ("pbhno",) + tuple(present) for k in seeds]
+        ex = _exchange_label(used)
+        lines += [f"Notch, noise 20 %, the same {len(seeds)} seeds ({', '.join(map(str, seeds))}) for every row"
+                  + (f", every row fitted through the shipped surrogate{ex.rstrip(')').replace(' (', ' with the ')}" if ex else "")
+                  + f"; `python benchmarks/paper_reproduction.py table1 --seeds {len(seeds)} --methods pbhno_wsens,pbhno_lumped "
+                  "--svi-steps 100 --svi-restarts 1 --samples 64"
+                  + (" --exchange substeps" if ex == " (sub-step exchange)" else "") + "`.", "",
                   "| variant | MAE | MAPE % | var err | 90 % coverage % | PSIS k̂ per seed | wall s / fit |",
                   "|---|---:|---:|---:|---:|---|---:|"]
         for m in ("pbhno",) + tuple(present):
@@ -475,6 +480,42 @@ def _ablation_lines(rows) -> list[str]:
     return lines
 
 
+def _row_key(r) -> tuple:
+    return (r["method"], r["noise"], r["seed"], r["inference"])
+
+
+def _exchange_label(rr) -> str:
+    """' (sub-step exchange)' / ' (end-point exchange)' for rows fitted through a shipped physics-only
+    surrogate (PB-HNO and its ablations, Fig 3), '' for the others."""
+    rr = [r for r in rr if r.get("method", "pbhno").startswith("pbhno") and r.get("surrogate", "wnt") == "wnt"]
+    if not rr:
+        return ""
+    kinds = {r.get("exchange", "endpoints") for r in rr}
+    if len(kinds) > 1:
+        return " (mixed exchange)"
+    return " (sub-step exchange)" if kinds == {"substeps"} else " (end-point exchange)"
+
+
+def _fig3_pairs_lines(pairs3, heading: str) -> list[str]:
+    """Fig 3 fits per seed, before → after, at the last time point."""
+    if not pairs3:
+        return []
+    lines = [f"{heading}, last time point t = {pairs3[0][1]['times'][-1]:g}:", "",
+             "| seed | rel L2 of the posterior-mean field | shape error | amplitude ratio | 90 % band coverage "
+             "| PSIS k̂ |", "|---:|---|---|---|---|---|"]
+    for a, b in pairs3:
+        def f3(key, fmt, scale=1.0, a=a, b=b):
+            va, vb = a.get(key), b.get(key)
+            va = va[-1] if isinstance(va, list) else va
+            vb = vb[-1] if isinstance(vb, list) else vb
+            g = lambda v: "—" if v is None else format(scale * v, fmt)  # noqa: E731
+            return f"{g(va)} → {g(vb)}"
+        lines.append(f"| {b['seed']} | {f3('rel_l2', '.3f')} | {f3('shape_l2', '.3f')} | "
+                     f"{f3('amplitude_ratio', '.2f')} | {f3('coverage90', '.0f', 100)} % | "
+                     f"{f3('svi_pareto_k', '.2f')} |")
+    return lines + [""]
+
+
 def report(args):
     import matplotlib
 
@@ -485,7 +526,20 @@ def report(args):
 
     cache = _load(args.cache)
     rows = list(cache.values())
-    fig3_all = [v for _, v in sorted(_load(args.fig3_cache).items())]
+    rerun = list(_load(args.rerun_cache).values()) if args.rerun_cache else []
+    orig_rows = rows
+    if args.rerun_replaces and rerun:
+        # the refits stand in the tables; the rows they replace are shown per seed in "Re-run"
+        new = {_row_key(r): r for r in rerun}
+        old_keys = {_row_key(r) for r in orig_rows}
+        rows = [new.get(_row_key(r), r) for r in orig_rows] + [r for k, r in new.items() if k not in old_keys]
+    fig3_by_key = _load(args.fig3_cache)
+    fig3_rerun = _load(args.rerun_fig3_cache) if args.rerun_fig3_cache else {}
+    fig3_orig = dict(fig3_by_key)
+    if args.rerun_replaces and fig3_rerun:
+        for k, v in fig3_rerun.items():
+            fig3_by_key[k.removesuffix("|substeps")] = v
+    fig3_all = [v for _, v in sorted(fig3_by_key.items())]
     fig3 = [v for v in fig3_all if v.get("surrogate", "wnt") == "wnt"]
     fig3_other = [v for v in fig3_all if v.get("surrogate", "wnt") != "wnt"]
     if not rows:
@@ -504,7 +558,11 @@ def report(args):
              "(seed s). θ̂ is the posterior mean (Bayesian methods) or the point estimate (SBINN). MAE and MAPE "
              "are over the six free parameters in natural units; 'var err' is the variance of θ̂ − θ; "
              "coverage is the share of true values inside the central 90 % posterior interval.", ""]
-    if args.rerun_cache:
+    if args.rerun_cache and args.rerun_replaces:
+        lines += [f"**Some of these fits were redone: the tables show the refits (\"Re-run: {args.rerun_label}\" "
+                  "below the Table I has them per seed against the fits they replace); a row labelled "
+                  "'end-point exchange' was not redone.**", ""]
+    elif args.rerun_cache:
         lines += [f"**Some of these fits were redone after a change of the fitting code: read \"Re-run: "
                   f"{args.rerun_label}\" below the Table I before quoting the tables.**", ""]
     notes = sorted({r["note"] for r in rows if r.get("note")})
@@ -532,7 +590,7 @@ def report(args):
             cov = "—" if s["coverage"] is None else f"{s['coverage']:.0f}"
             ref = "—" if p is None else f"{p[0]} / {p[1]} %"
             kk = "—" if s["k"] is None else f"{s['k'][0]:.2f} ({s['k'][1]} of {s['k'][2]})"
-            inf_l = {"point": "point estimate", "svi": "Laplace SVI", "nuts": "SVI → NUTS"}.get(inf, inf)
+            inf_l = {"point": "point estimate", "svi": "Laplace SVI", "nuts": "SVI → NUTS"}.get(inf, inf) + _exchange_label(rr)
             lines.append(f"| {m} | {inf_l} | {s['n']} | {s['mae']:.3f} | {s['mape']:.1f} | {s['var_err']:.4f} | "
                          f"{cov} | {kk} | {s['wall']:.0f} | {ref} |")
     if by:
@@ -577,35 +635,28 @@ def report(args):
               "against the exact posterior of the same forward model (stored by `pb.fit` in `idata.attrs['svi_pareto_k']`; > 0.7 means the "
               "Gaussian misses the posterior's shape and its intervals are not to be trusted).", ""]
     if args.rerun_cache:
-        lines += _rerun_lines(rows, list(_load(args.rerun_cache).values()), f"Re-run: {args.rerun_label}",
-                              f"The same fits again, cached in `{_shown(args.rerun_cache)}`, against the rows above "
+        lines += _rerun_lines(orig_rows, rerun, f"Re-run: {args.rerun_label}",
+                              f"The same fits again, cached in `{_shown(args.rerun_cache)}`, against the "
+                              f"{'fits they replace' if args.rerun_replaces else 'rows above'} "
                               "(same method, noise, seed and settings).")
+        pairs3 = [(fig3_orig[k.removesuffix("|substeps")], v) for k, v in sorted(fig3_rerun.items())
+                  if k.removesuffix("|substeps") in fig3_orig]
+        if pairs3:
+            lines += _fig3_pairs_lines(pairs3, f"Fig 3 fits redone (`{_shown(args.fig3_cache)}` → "
+                                               f"`{_shown(args.rerun_fig3_cache)}`)")
     if args.previous_cache:
-        lines += _rerun_lines(list(_load(args.previous_cache).values()), rows,
+        lines += _rerun_lines(list(_load(args.previous_cache).values()), orig_rows,
                               f"Before → after: {args.previous_label}",
                               f"Every fit above that also exists in `{_shown(args.previous_cache)}` (the same method, "
                               "noise, seed and settings, fitted with the earlier code), per seed: 'before' is "
                               "that file, 'after' the tables above.")
         fig3_prev = _load(args.previous_fig3_cache) if args.previous_fig3_cache else {}
-        pairs3 = [(fig3_prev[k], v) for k, v in sorted(_load(args.fig3_cache).items())
+        pairs3 = [(fig3_prev[k], v) for k, v in sorted(fig3_orig.items())
                   if k in fig3_prev and fig3_prev[k] != v]
         if pairs3:
-            lines += [f"Fig 3 fits before → after (`{_shown(args.previous_fig3_cache)}` → `{_shown(args.fig3_cache)}`), "
-                      f"last time point t = {pairs3[0][1]['times'][-1]:g}:", "",
-                      "| seed | rel L2 of the posterior-mean field | shape error | amplitude ratio | 90 % band coverage "
-                      "| PSIS k̂ |", "|---:|---|---|---|---|---|"]
-            for a, b in pairs3:
-                def f3(key, fmt, scale=1.0, a=a, b=b):
-                    va, vb = a.get(key), b.get(key)
-                    va = va[-1] if isinstance(va, list) else va
-                    vb = vb[-1] if isinstance(vb, list) else vb
-                    g = lambda v: "—" if v is None else format(scale * v, fmt)  # noqa: E731
-                    return f"{g(va)} → {g(vb)}"
-                lines.append(f"| {b['seed']} | {f3('rel_l2', '.3f')} | {f3('shape_l2', '.3f')} | "
-                             f"{f3('amplitude_ratio', '.2f')} | {f3('coverage90', '.0f', 100)} % | "
-                             f"{f3('svi_pareto_k', '.2f')} |")
-            lines.append("")
-    lines += _nuts_lines(rows)
+            lines += _fig3_pairs_lines(pairs3, f"Fig 3 fits before → after (`{_shown(args.previous_fig3_cache)}` → "
+                                               f"`{_shown(args.fig3_cache)}`)")
+    lines += _nuts_lines(orig_rows)  # NUTS against the Laplace fits of the same forward model
     lines += _ablation_lines(rows)
     # Fig 1: error vs noise (the Laplace / point-estimate rows; NUTS has its own section)
     rows = [r for r in rows if r["inference"] != "nuts"]
@@ -654,11 +705,14 @@ def report(args):
                 v = by_nz.get(nz)
                 cells.append("—" if v is None else f"{v['mape']:.1f}" +
                              ("" if v["coverage"] is None else f" ({v['coverage']:.0f})"))
-            lines.append(f"| {m} | {', '.join(map(str, common))} | " + " | ".join(cells) + " |")
+            ex = _exchange_label([r for r in rows if r["method"] == m and r["seed"] in common])
+            lines.append(f"| {m}{ex} | {', '.join(map(str, common))} | " + " | ".join(cells) + " |")
         lines += ["", "![fig1](figures/paper_fig1_error_vs_noise.png)", ""]
     if fig3:
         lines += ["## Fig 3 — Wnt ligand field from sparse β-catenin observations", "",
-                  f"`python benchmarks/paper_reproduction.py fig3 --seeds {len(fig3)}` (shipped Wnt surrogate, "
+                  f"`python benchmarks/paper_reproduction.py fig3 --seeds {len(fig3)}"
+                  + (" --exchange substeps" if all(r.get("exchange") == "substeps" for r in fig3) else "")
+                  + "` (shipped Wnt surrogate" + _exchange_label(fig3).replace(" (", ", ").rstrip(")") + ", "
                   "Laplace SVI, posterior draws pushed through the surrogate's field). The field is never "
                   "observed; error is the relative L2 distance of the posterior-mean field from the reference "
                   "solver's, 'prior' the same for the field at the prior mean θ, coverage the share of the "
@@ -688,7 +742,8 @@ def report(args):
             rows3 = [r for r in fig3_other if r["surrogate"] == name]
             lines += [f"### Fig 3 through `{name}` instead of `wnt`", "",
                       f"`python benchmarks/paper_reproduction.py fig3 --seeds {len(rows3)} --fig3-surrogate {name}`: "
-                      "the same data, prior and fit, only the surrogate differs (reports/surrogate.md). Each cell: "
+                      "the same data, prior and fit, only the surrogate differs (reports/surrogate.md; a model "
+                      "with trained blocks keeps the end-point exchange it was trained with). Each cell: "
                       f"`{name}` / `wnt` (the table above).", "",
                       "| seed | t | rel L2 posterior mean | amplitude ratio | 90 % coverage | mean sd / mean L | PSIS k̂ | fit s |",
                       "|---:|---:|---|---|---|---|---|---|"]
@@ -789,6 +844,10 @@ def main(argv=None):
     ap.add_argument("--rerun-cache", default=None,
                     help="report: a second cache of the same fits redone (e.g. after a fix), shown per seed against the main one")
     ap.add_argument("--rerun-label", default="fits redone", help="report: heading of the --rerun-cache section")
+    ap.add_argument("--rerun-fig3-cache", default=None, help="report: the Fig 3 fits redone (keys may end in |substeps)")
+    ap.add_argument("--rerun-replaces", action="store_true",
+                    help="report: the tables show the --rerun-cache / --rerun-fig3-cache fits in place of the ones "
+                         "they redo (which stay in the per-seed Re-run section)")
     ap.add_argument("--previous-cache", default=None,
                     help="report: the same fits made with earlier code; shown per seed as 'before' against the main cache")
     ap.add_argument("--previous-fig3-cache", default=None, help="report: the Fig 3 fits made with earlier code")

@@ -51,3 +51,13 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, args, needle, monkeypatch):
 def test_console_script_help():
     r = subprocess.run([sys.executable, "-m", "pbhno_bayes.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "simulate" in r.stdout
+
+
+def test_import_leaves_arviz_and_matplotlib_to_where_they_are_used():
+    """`import pbhno_bayes` (every CLI call) does not load ArviZ, matplotlib or scipy.stats: they were
+    half its start-up time; the functions that need them import them."""
+    code = ("import sys, pbhno_bayes; "
+            "print(sorted(m for m in ('arviz', 'matplotlib', 'scipy.stats', 'xarray') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout

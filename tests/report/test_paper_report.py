@@ -59,12 +59,12 @@ def test_report_keeps_nuts_rows_out_of_laplace_tables(tmp_path):
     text = out.read_text()
     lines = text.splitlines()
     # Table I: one row per (method, inference), Laplace before NUTS
-    i_svi = next(i for i, ln in enumerate(lines) if ln.startswith("| pbhno | Laplace SVI | 2 |"))
-    i_nuts = next(i for i, ln in enumerate(lines) if ln.startswith("| pbhno | SVI → NUTS | 2 |"))
+    i_svi = next(i for i, ln in enumerate(lines) if ln.startswith("| pbhno | Laplace SVI (end-point exchange) | 2 |"))
+    i_nuts = next(i for i, ln in enumerate(lines) if ln.startswith("| pbhno | SVI → NUTS (end-point exchange) | 2 |"))
     assert i_svi < i_nuts
     assert "| 30.0 |" in lines[i_svi] and "| 10.0 |" in lines[i_nuts]
     # Fig 1 from the Laplace rows only: 20 % column is 30.0 (mixed with NUTS it would be 20.0)
-    fig1 = next(ln for ln in lines if ln.startswith("| pbhno | 0, 1 |"))
+    fig1 = next(ln for ln in lines if ln.startswith("| pbhno (end-point exchange) | 0, 1 |"))
     assert fig1.split("|")[3].strip().startswith("20.0") and fig1.split("|")[4].strip().startswith("30.0"), fig1
     assert (tmp_path / "figures" / "paper_fig1_error_vs_noise.png").exists()
     # surrogate vs oracle compares the Laplace fits
@@ -167,3 +167,53 @@ def test_fig3_rows_of_another_surrogate_are_kept_apart(tmp_path):
     assert paired[0].startswith("| 0 | 6 | 0.111 / 0.300 | 1.20 / 1.20 | 90 % / 90 % |"), paired[0]
     assert paired[1].startswith("| 0 | 12 | 0.056 / 0.150 |"), paired[1]
     assert not [ln for ln in lines[j:] if ln.startswith("| 1 |")]
+
+
+def test_rerun_replaces_shows_the_refits_in_the_tables(tmp_path):
+    """`report --rerun-replaces`: the refits (here: through the sub-step exchange) stand in Table I,
+    the ablations, Fig 1 and Fig 3, labelled with their exchange; the fits they replace stay only in
+    the per-seed Re-run tables; NUTS (not refitted) is compared with the Laplace fits of its own forward
+    model and labelled end-point."""
+    nuts_diag = {"chains": 2, "warmup": 75, "samples": 100, "dense_mass": True, "ess_bulk": [150.0] * 6,
+                 "ess_tail": [100.0] * 6, "r_hat": [1.0] * 6, "divergences": 0, "mean_leapfrog": 11.5,
+                 "timings": {"time_nuts_s": 100.0}}
+    rows, redo = [], []
+    for seed in (0, 1):
+        rows += [_row("pbhno", "svi", seed, 0.2, 0.30, covered=4), _row("pbhno", "svi", seed, 0.05, 0.20, covered=4),
+                 _row("pbhno_wsens", "svi", seed, 0.2, 0.40, covered=4), _row("oracle", "svi", seed, 0.2, 0.35, covered=4)]
+        redo += [_row("pbhno", "svi", seed, 0.2, 0.10, covered=6, exchange="substeps"),
+                 _row("pbhno", "svi", seed, 0.05, 0.05, covered=6, exchange="substeps"),
+                 _row("pbhno_wsens", "svi", seed, 0.2, 0.25, covered=5, exchange="substeps")]
+    rows.append(_row("pbhno", "nuts", 0, 0.2, 0.15, covered=6, nuts=nuts_diag))
+    key = lambda r: f"{r['method']}|{r['noise']:g}|{r['seed']}|{r['inference']}"  # noqa: E731
+    cache, rerun = tmp_path / "runs.json", tmp_path / "rerun.json"
+    cache.write_text(json.dumps({key(r): r for r in rows}))
+    rerun.write_text(json.dumps({key(r): r for r in redo}))
+    f3, f3_rerun = tmp_path / "fig3.json", tmp_path / "fig3_rerun.json"
+    f3.write_text(json.dumps({"fig3|0.1|0": _fig3_row(0, 0.300)}))
+    f3_rerun.write_text(json.dumps({"fig3|0.1|0|substeps": {**_fig3_row(0, 0.200), "exchange": "substeps"}}))
+    out = tmp_path / "paper.md"
+    _module().main(["report", "--cache", str(cache), "--out", str(out), "--notes", "", "--fig3-cache", str(f3),
+                    "--rerun-cache", str(rerun), "--rerun-fig3-cache", str(f3_rerun), "--rerun-label", "refit",
+                    "--rerun-replaces"])
+    text = out.read_text()
+    lines = text.splitlines()
+    assert any(ln.startswith("| pbhno | Laplace SVI (sub-step exchange) | 2 | 0.175 | 10.0 |") for ln in lines), text
+    assert any(ln.startswith("| pbhno | SVI → NUTS (end-point exchange) | 1 |") for ln in lines)
+    assert any(ln.startswith("| oracle | Laplace SVI | 2 |") for ln in lines)  # not a surrogate: no label
+    # Re-run: per seed, the replaced fit → the refit
+    rr = text[text.index("## Re-run: refit"):]
+    assert "| pbhno | 20 | 0 | 30.0 → 10.0 | 4/6 → 6/6 |" in rr and "| pbhno_wsens | 20 | 1 | 40.0 → 25.0 |" in rr
+    # NUTS against the end-point Laplace fit of the same seed, not the refit
+    nu = text[text.index("## SVI → NUTS against the Laplace fit"):]
+    assert "| 0 | 30.0 → 15.0 |" in nu
+    ab = text[text.index("## Ablations"):]
+    assert "with the sub-step exchange" in ab and "--exchange substeps`" in ab
+    assert any(ln.startswith("| PB-HNO (as in Table I) | 0.175 | 10.0 |") for ln in ab.splitlines())
+    assert any(ln.startswith("| + sensitivity-weighted likelihood (W_sens) | 0.438 | 25.0 |") for ln in ab.splitlines())
+    f1 = text[text.index("## Fig 1"):]
+    assert any(ln.startswith("| pbhno (sub-step exchange) | 0, 1 | 5.0 (100) | 10.0 (100) |") for ln in f1.splitlines())
+    fig3 = text[text.index("## Fig 3"):]
+    assert "| 0 | 6 | 0.200 (0.500) |" in fig3 and "0.300" not in fig3
+    assert "fig3 --seeds 1 --exchange substeps` (shipped Wnt surrogate, sub-step exchange," in fig3
+    assert "| 0 | 0.150 → 0.100 |" in rr  # Fig 3 redone, last time point
