@@ -649,7 +649,10 @@ def report(args):
                               f"Before → after: {args.previous_label}",
                               f"Every fit above that also exists in `{_shown(args.previous_cache)}` (the same method, "
                               "noise, seed and settings, fitted with the earlier code), per seed: 'before' is "
-                              "that file, 'after' the tables above.")
+                              "that file, 'after' " + ("the fits the Re-run section's refits replace (its 'before' "
+                                                       "side; the tables show the refits)."
+                                                       if args.rerun_cache and args.rerun_replaces else
+                                                       "the tables above."))
         fig3_prev = _load(args.previous_fig3_cache) if args.previous_fig3_cache else {}
         pairs3 = [(fig3_prev[k], v) for k, v in sorted(fig3_orig.items())
                   if k in fig3_prev and fig3_prev[k] != v]
