@@ -1,7 +1,7 @@
 """Quickstart (MAPK): simulate sparse noisy data, fit the posterior, read it in ArviZ.
 
-    python examples/quickstart.py            # 4 chains x (500 warmup + 500 draws), about a minute
-    python examples/quickstart.py --quick    # small settings (used by the tests)
+    python examples/quickstart.py            # 4 chains x (500 warmup + 500 draws), 2.5 min on a 2-core CPU
+    python examples/quickstart.py --quick    # small settings (used by the tests), 75 s
 """
 import argparse
 
