@@ -9,6 +9,7 @@ from pbhno_bayes.identify import (
     attach_identifiability,
     fisher_information,
     identifiability,
+    observation_jacobian,
     profile_likelihood,
     sensitivity_weights,
     structural_identifiability,
@@ -67,6 +68,9 @@ def test_fisher_matches_finite_differences(mapk_setup):
         ym = np.asarray(pred(np.exp(zm)))[:, 0, si]
         J[:, :, j] = (yp - ym) / (2 * h)
     np.testing.assert_allclose(fr.jacobian[:, 0], J, rtol=1e-5, atol=1e-8)
+    # the model output comes back from the same (forward-mode) pass as the Jacobian
+    _, y, _ = observation_jacobian(fm, obs, theta)
+    np.testing.assert_allclose(y[:, 0], np.asarray(pred(theta))[:, 0, si], rtol=1e-10, atol=1e-12)
     Jf = J.reshape(-1, 6) / 0.05
     np.testing.assert_allclose(fr.F, Jf.T @ Jf, rtol=1e-5)
     # Y, Z only: upstream k1, k2 are worse determined than downstream k5, k6.
