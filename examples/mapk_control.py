@@ -1,8 +1,17 @@
 """MAPK: fit a posterior from sparse data, then plan a robust input schedule U(t).
 
-Target: after t = 10 (the last observation), hold Z inside [0.12, 0.18] at the end of the horizon.
-Robust MPC optimises the CVaR of the cost over posterior draws; nominal MPC uses the posterior
-mean only. Both plans are applied to the true system (reference solver at the true θ).
+Target: after t = 10 (the last observation), Z inside [0.12, 0.18] at the end of the horizon,
+written as a value target at the window's centre, Z = 0.15 ± 0.03 (success: inside the window),
+with weight q = 100. Why not the window itself, {"Z": (0.12, 0.18)}: the tracking cost is zero
+anywhere inside a window and R·u² pulls the input down, so the optimiser settles at the lower
+edge and most systems land just below it (reports/control.md, MAPK closed loop); and Z is
+~0.1, so with q = 1 a miss of 0.02 costs 4e-4, less than the input's R·u² dt. Scale q to your
+species: q ≈ 1 / (its typical size)² (here 1 / 0.1² = 100) prices a relative miss as it would be
+priced for a species of size 1. Robust MPC optimises the CVaR of the cost over
+posterior draws; nominal MPC uses the posterior mean only. Both plans are applied to the true
+system (reference solver at the true θ). On seed 0 at the default settings the nominal plan
+lands inside and the robust one just below (0.111): CVaR guards the draws that overshoot
+(reports/control.md, "the first fix").
 
     python examples/mapk_control.py [--quick] [--seed 0] [--out reports/examples/mapk_control]
 """
@@ -33,7 +42,8 @@ if args.quick:
 else:
     idata = pb.fit(model, obs, chains=4, warmup=300, samples=300, seed=args.seed)
 
-target = {"Z": (0.12, 0.18)}
+lo, hi = 0.12, 0.18                                     # success: lo <= Z(t_end) <= hi
+target = {"Z": {"value": (lo + hi) / 2, "tol": (hi - lo) / 2, "weight": 100.0}}
 kw = dict(horizon=20, dt=0.5, draws=16 if args.quick else 64, iters=60 if args.quick else 200, seed=args.seed)
 robust = pb.robust_mpc(model, idata, target, risk="cvar", alpha=0.8, **kw)
 nominal = pb.robust_mpc(model, idata, target, nominal=True, **kw)
@@ -41,7 +51,7 @@ Z = pw.species.index("Z")
 for plan in (robust, nominal):
     z_true = float(np.asarray(model.predict(pw.theta_vector(truth), jnp.asarray([plan.times[-1]]),
                                             plan.schedule(pw.control_default)))[0, 0, Z])
-    ok = target["Z"][0] <= z_true <= target["Z"][1]
+    ok = lo <= z_true <= hi
     print(f"{plan.mode:>7}: P(success) predicted {plan.success_probability:.2f}, energy {plan.energy:.3g}, "
           f"true Z(t_end) = {z_true:.3f} ({'inside' if ok else 'outside'} the target)")
     plan.to_json(out / f"plan_{plan.mode}.json")

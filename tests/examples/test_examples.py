@@ -23,6 +23,10 @@ def test_quickstart(run_example):
 @pytest.mark.slow  # 1.5 min on a 2-core CPU (fit, robust and nominal MPC each compile their programs)
 def test_mapk_control(tmp_path, run_example):
     out = run_example("mapk_control.py", "--quick", "--out", str(tmp_path))
-    assert re.search(r"robust: P\(success\) predicted [\d.]+", out), out
-    assert re.search(r"nominal: P\(success\) predicted [\d.]+", out), out
+    # both plans, applied to the true system, put Z(t_end) inside the window (the window written as
+    # a weighted value target; with the bare window both landed just below it, 0.106 / 0.112)
+    for mode in ("robust", "nominal"):
+        m = re.search(rf"{mode}: P\(success\) predicted ([\d.]+), .* \((inside|outside) the target\)", out)
+        assert m, out
+        assert float(m.group(1)) >= 0.5 and m.group(2) == "inside", out
     assert (tmp_path / "plan_robust.json").exists() and (tmp_path / "mapk_plan.png").exists()
