@@ -19,6 +19,14 @@ Each (species, cell) pair becomes one :class:`TargetTerm` with an interval [lo, 
 
 The per-term tracking cost is q · d(x, [lo, hi])², the squared distance to the interval, which is
 ‖x − x*‖²_Q for a value target and zero anywhere inside a window.
+
+Choosing the form and the weight: q is in the species' own units, and the input penalty R·u² is
+not, so for a species of size s a miss costs ≈ q·s² — scale q ≈ 1 / s² to keep tracking and input
+cost comparable (for MAPK's Z ≈ 0.1, q = 100). And since a window costs nothing anywhere inside
+it, R pulls a plan to the window's edge, where about half of the uncertain outcomes fall outside; for a
+margin, write the window as a value target at its centre with ``tol`` = half its width, e.g.
+``{"Z": {"value": 0.15, "tol": 0.03, "weight": 100}}`` for Z ∈ [0.12, 0.18] (success is still
+judged on the window). Measured on examples/mapk_control.py in reports/control.md.
 """
 
 from __future__ import annotations
