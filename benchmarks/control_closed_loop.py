@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import matplotlib
@@ -83,6 +84,9 @@ def main(argv=None):
     ap.add_argument("--faithful", type=int, default=2)
     ap.add_argument("--controllers", nargs="+", default=list(CONTROLLERS))
     ap.add_argument("--posterior", default=None, help="reuse/save the fitted posterior NetCDF here")
+    ap.add_argument("--target-weight", type=float, default=None,
+                    help="mapk: write the window as a value target at its centre (tol = half its width) "
+                         "with this weight q, instead of the bare window (success is judged on the window either way)")
     ap.add_argument("--out", default="reports/figures/control_closed_loop.json")
     ap.add_argument("--figure", default="reports/figures/control_closed_loop.png")
     ap.add_argument("--plan-figure", default="reports/figures/control_plan_mapk.png")
@@ -131,7 +135,11 @@ def main(argv=None):
     truth_idx = np.random.default_rng(2).choice(pool, size=args.systems, replace=False)
     truths = np.exp(all_lt[truth_idx])
 
-    target = {"Z": WINDOW}
+    if args.target_weight is None:
+        target = {"Z": WINDOW}
+    else:
+        target = {"Z": {"value": 0.5 * (WINDOW[0] + WINDOW[1]), "tol": 0.5 * (WINDOW[1] - WINDOW[0]),
+                        "weight": args.target_weight}}
     runs = {c: [] for c in args.controllers}
     keep = {}
     for i, th_free in enumerate(truths):
@@ -191,7 +199,7 @@ def main(argv=None):
 
     out = dict(summary=summary, runs=runs, faithful=faithful, fit_s=fit_s, posterior_mean=post_mean.tolist(),
                posterior_sd=post_sd.tolist(), settings=vars(args), window=WINDOW,
-               total_s=time.perf_counter() - t_all, command="nice python benchmarks/control_closed_loop.py")
+               total_s=time.perf_counter() - t_all, command=" ".join(["python"] + sys.argv))
     atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
 
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -452,7 +460,7 @@ def notch_main(args):
         out = dict(summary=_summarise(runs), runs=runs, failures=failures, fit_s=fit_s, posterior_mean=post_mean.tolist(),
                    posterior_sd=post_sd.tolist(), settings=vars(args), target=NOTCH_TARGET, t_obs=t_obs.tolist(),
                    total_s=time.perf_counter() - t_all, machine="2-core shared CPU, no GPU",
-                   command="nice python benchmarks/control_closed_loop.py --pathway notch ...")
+                   command=" ".join(["python"] + sys.argv))
         atomic_write_text(out_path, json.dumps(out, indent=1) + "\n")
 
     for i, th_free in enumerate(truths):

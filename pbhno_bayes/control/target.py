@@ -26,7 +26,8 @@ cost comparable (for MAPK's Z ≈ 0.1, q = 100). And since a window costs nothin
 it, R pulls a plan to the window's edge, where about half of the uncertain outcomes fall outside; for a
 margin, write the window as a value target at its centre with ``tol`` = half its width, e.g.
 ``{"Z": {"value": 0.15, "tol": 0.03, "weight": 100}}`` for Z ∈ [0.12, 0.18] (success is still
-judged on the window). Measured on examples/mapk_control.py in reports/control.md.
+judged on the window). On the MAPK closed-loop benchmark (ten true systems) that form took
+both controllers from 2/10 and 1/10 to 10/10 (reports/control.md).
 """
 
 from __future__ import annotations
