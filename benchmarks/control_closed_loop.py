@@ -199,7 +199,8 @@ def main(argv=None):
 
     out = dict(summary=summary, runs=runs, faithful=faithful, fit_s=fit_s, posterior_mean=post_mean.tolist(),
                posterior_sd=post_sd.tolist(), settings=vars(args), window=WINDOW,
-               total_s=time.perf_counter() - t_all, command=" ".join(["python"] + sys.argv))
+               total_s=time.perf_counter() - t_all,
+               command=" ".join(["python benchmarks/control_closed_loop.py"] + list(sys.argv[1:] if argv is None else argv)))
     atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
 
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
