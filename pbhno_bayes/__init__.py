@@ -3,6 +3,14 @@ cell-signalling models with Physics–Biology Hybrid Neural Operators (PB-HNO).
 
 Double precision is switched on at import (the reference solver is validated at 1e-10 tolerances);
 set the environment variable ``PBHNO_X64=0`` before importing to keep JAX's float32 default.
+
+On jaxlib 0.10 the import also adds ``--xla_cpu_use_fusion_emitters=false`` to ``XLA_FLAGS``
+(XLA's CPU backend then generates code with its classic emitters instead of the MLIR fusion
+emitters): most of a first ``pb.fit`` on a CPU is XLA compilation, and with the flag the steps
+of ``examples/quickstart.py --quick`` took 66 s instead of 74 s on a 2-core CPU (XLA compilation
+22 s instead of 28 s), with the same draws to ~1e-8 (README, "Performance notes"). It takes effect only if
+JAX has not started its CPU backend yet (import pbhno_bayes before computing with JAX), is left
+out if ``XLA_FLAGS`` already sets that flag, and ``PBHNO_XLA_DEFAULTS=0`` turns it off.
 """
 
 import os as _os
@@ -11,6 +19,21 @@ import jax as _jax
 
 if _os.environ.get("PBHNO_X64", "1") != "0":
     _jax.config.update("jax_enable_x64", True)
+
+
+def _xla_defaults():
+    """Add our XLA CPU flag to ``XLA_FLAGS`` (see the module docstring). Only for jaxlib 0.10,
+    where it was measured: XLA aborts the process on a flag its version does not know."""
+    import jaxlib
+
+    if _os.environ.get("PBHNO_XLA_DEFAULTS", "1") == "0" or not jaxlib.__version__.startswith("0.10."):
+        return
+    flags = _os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_use_fusion_emitters" not in flags:
+        _os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_use_fusion_emitters=false").strip()
+
+
+_xla_defaults()
 
 from . import (  # noqa: E402
     control,

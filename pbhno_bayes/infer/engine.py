@@ -29,7 +29,7 @@ import numpy as np
 import numpyro
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import _unconstrain_reparam, log_density, potential_energy
+from numpyro.infer.util import ParamInfo, _unconstrain_reparam, log_density, potential_energy
 
 from .model import Problem, make_model
 
@@ -264,8 +264,12 @@ class Engine:
 
     def nuts(self, *, warmup: int, samples: int, dense_mass: bool, target_accept: float,
              max_tree_depth: int, adapt_mass: bool = True, parallel: bool = False, progress: bool = False):
-        """jit (keys (C, 2), z0 (C, D), chain ids (C,), imm, data) -> per-chain draws and stats.
+        """jit (keys (C, 2), z0 (C, D), U(z0) (C,), ∇U(z0) (C, D), chain ids (C,), imm, data)
+        -> per-chain draws and stats.
 
+        The start's potential and gradient come in as arguments (from :meth:`batched_vg`, the
+        program SVI compiled): computed inside, they would put a second copy of the forward
+        solve (and of its derivative) into this program, which is mostly compilation.
         All chains run vectorised (vmap) in one program: NumPyro's NUTS kernel (dual-averaging
         step size, windowed mass-matrix adaptation starting from ``imm``) for ``warmup``
         iterations, then ``samples`` kept iterations. ``progress``: every tenth of the run each
@@ -281,8 +285,8 @@ class Engine:
             init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: partial(self.potential, data=data),
                                              algo="NUTS")
 
-            def chain(key, z0, cid, imm, data):
-                state = init_kernel(z0, warmup, inverse_mass_matrix=imm, adapt_mass_matrix=adapt_mass,
+            def chain(key, z0, u0, g0, cid, imm, data):
+                state = init_kernel(ParamInfo(z0, u0, g0), warmup, inverse_mass_matrix=imm, adapt_mass_matrix=adapt_mass,
                                     dense_mass=dense_mass, target_accept_prob=target_accept,
                                     max_tree_depth=max_tree_depth, forward_mode_differentiation=self.fm,
                                     model_args=(data,), rng_key=key)
@@ -301,8 +305,8 @@ class Engine:
                 return jax.tree_util.tree_map(lambda a: a[warmup:], out)
 
             if parallel:  # one chain per device
-                return jax.pmap(chain, in_axes=(0, 0, 0, None, None))
-            return jax.jit(jax.vmap(chain, in_axes=(0, 0, 0, None, None)))
+                return jax.pmap(chain, in_axes=(0, 0, 0, 0, 0, None, None))
+            return jax.jit(jax.vmap(chain, in_axes=(0, 0, 0, 0, 0, None, None)))
         return self._jit(("nuts",) + cfg, make)
 
 

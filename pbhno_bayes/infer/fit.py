@@ -256,19 +256,26 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
         if progress:
             print(f"  NUTS: {chains} chain(s) x ({warmup} warmup + {samples} draws), {chain_method} ...",
                   file=sys.stderr, flush=True)
-        # A start where the solve fails (or the density is not finite) goes to the fallback.
-        u0, _, _ = engine.batched_vg(starts, data_nuts, vgb)
-        starts = np.where(np.isfinite(u0)[:, None], starts, np.asarray(fallback)[None])
+        # U and ∇U at the starts, from the program SVI compiled (handed to NUTS, which then does
+        # not compile its own copy). A start where the solve fails (or the density or its
+        # gradient is not finite) goes to the fallback.
+        u0, g0, _ = engine.batched_vg(starts, data_nuts, vgb)
+        bad = ~(np.isfinite(u0) & np.all(np.isfinite(g0), axis=1))
+        if bad.any():
+            starts, u0, g0 = starts.copy(), u0.copy(), g0.copy()
+            uf, gf, _ = engine.batched_vg(np.asarray(fallback)[None], data_nuts, vgb)
+            starts[bad], u0[bad], g0[bad] = np.asarray(fallback), uf[0], gf[0]
         keys = jax.random.split(k_nuts, chains)
         args = (jnp.asarray(imm), data_nuts)
         cids = jnp.arange(chains)
+        init = (jnp.asarray(starts), jnp.asarray(u0), jnp.asarray(g0))
         nuts_progress_start()
         if chain_method == "sequential":  # one chain at a time (same program, batch of one)
-            outs = [run_nuts(keys[i:i + 1], jnp.asarray(starts[i:i + 1]), cids[i:i + 1], *args)
+            outs = [run_nuts(keys[i:i + 1], *(a[i:i + 1] for a in init), cids[i:i + 1], *args)
                     for i in range(chains)]
             out = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *outs)
         else:
-            out = run_nuts(keys, jnp.asarray(starts), cids, *args)
+            out = run_nuts(keys, *init, cids, *args)
         zs, div, nsteps, pe, step = jax.block_until_ready(out)
         timings["nuts_s"] = time.perf_counter() - t0
         if progress:

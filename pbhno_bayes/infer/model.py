@@ -320,6 +320,8 @@ def make_model(problem: Problem, *, forward_mode: bool = False):
     noise_prior = pb_.noise_prior
     default_noise = pb_.noise_loc is not None
 
+    solve = jax.jit(lambda th, t: fwd.predict_status(th, t, pb_.control))
+
     def model(data, prior_only=False):
         y, mask = data["y"], data["mask"]
         if pb_.prior_kind == "mvn":
@@ -345,7 +347,7 @@ def make_model(problem: Problem, *, forward_mode: bool = False):
             return
         th = theta_free if forward_mode else _finite_cotangent(theta_free)
         theta_full = data["base"].at[free_idx].set(th)
-        states, ok = fwd.predict_status(theta_full, data["times"], pb_.control)
+        states, ok = solve(theta_full, data["times"])
         pred = states[:, cidx][:, :, sidx]
         ok = ok & jnp.all(jnp.where(mask, jnp.isfinite(pred), True))
         if lik == "lognormal":
