@@ -38,7 +38,7 @@ obs = pb.simulate(pw, theta=truth, times=12, noise=0.2, seed=args.seed)
 sur = pb.HybridSurrogate.pretrained("notch")
 obs_fit = inflate_sigma(obs, sur)                        # + surrogate error in the variance
 if args.quick:
-    idata = pb.fit(sur, obs_fit, method="svi", chains=1, samples=64, svi_steps=30, svi_restarts=1,
+    idata = pb.fit(sur, obs_fit, method="svi", chains=1, samples=64, svi_steps=10, svi_restarts=1,
                    seed=args.seed, progress=False)
 elif args.nuts or jax.default_backend() != "cpu":
     idata = pb.fit(sur, obs_fit, chains=2, warmup=300, samples=300, seed=args.seed)
@@ -54,8 +54,8 @@ for j, n in enumerate(prior.names):
           f"{'' if inside[j] else '  <- truth outside'}")
 print(f"truth inside the 90% interval for {inside.sum()}/{inside.size} parameters")
 
-t = np.linspace(0, pw.t_end, 49 if args.quick else 97)
-bands = predictive_bands(sur, posterior_theta_draws(idata, pw, n=16 if args.quick else 48, seed=args.seed), t)
+t = np.linspace(0, pw.t_end, 25 if args.quick else 97)
+bands = predictive_bands(sur, posterior_theta_draws(idata, pw, n=8 if args.quick else 48, seed=args.seed), t)
 truth_traj = np.asarray(pb.MechanisticModel(pw).predict(pw.theta_vector(truth), t))
 plot_data_and_bands(obs, pw, t, bands, out / "notch_bands.png", truth=truth_traj)
 print(f"wrote {out / 'notch_bands.png'}")

@@ -47,15 +47,17 @@ def _seed():
 
 
 # The longest test files first (per-file sums of `pytest --durations=0` on 2 cores, 2026-12-01:
-# test_hybrid 153 s, test_fit 129 s, test_pretrained 109 s, ...): the default run gives each
-# pytest-xdist worker whole files (`--dist loadfile --no-loadscope-reorder`) in collection order, so
-# starting with the long ones keeps one worker from running a long file alone at the end
-# (longest-first scheduling). Order within a file is unchanged; files not listed follow in the usual order.
+# test_examples 80 s + mapk_control ~65 s, test_hybrid 119 s, test_example_notch ~110 s, test_pretrained
+# 95 s, test_fit 82 s, test_boehm ~80 s, ...): the default run gives each pytest-xdist worker whole
+# files (`--dist loadfile --no-loadscope-reorder`) in collection order, so starting with the long ones
+# keeps one worker from running a long file alone at the end (longest-first scheduling). Order within
+# a file is unchanged; files not listed follow in the usual order.
 _LONG_FIRST = (
-    "surrogate/test_hybrid.py", "infer/test_fit.py", "surrogate/test_pretrained.py",
-    "simulate/test_reference_solver.py", "examples/test_examples.py", "examples/test_example_wnt.py",
-    "cli/test_cli_simulate.py", "infer/test_lotka_volterra.py", "infer/test_infer_cli.py",
-    "infer/test_laplace.py", "control/test_mpc.py", "surrogate/test_train.py", "control/test_warm_start.py",
+    "examples/test_examples.py", "surrogate/test_hybrid.py", "examples/test_example_notch.py",
+    "surrogate/test_pretrained.py", "infer/test_fit.py", "examples/test_boehm.py",
+    "simulate/test_reference_solver.py", "examples/test_example_wnt.py", "infer/test_lotka_volterra.py",
+    "cli/test_cli_simulate.py", "control/test_warm_start.py", "control/test_mpc.py", "surrogate/test_train.py",
+    "infer/test_infer_cli.py", "identify/test_identify.py", "infer/test_laplace.py",
 )
 
 

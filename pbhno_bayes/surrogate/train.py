@@ -206,14 +206,16 @@ def _pde_rhs(model: HybridSurrogate, L, x, p, u):
     return D * lap - (lam + sink) * L + src
 
 
-def _window_loss(model: HybridSurrogate, theta, edges, values, L, x, k0, r, weights, data_norm="global"):
-    """Loss terms for one trajectory window of r steps from node k0. L (K+1,F,n,n), x (K+1,C,S)."""
+def _window_loss(model: HybridSurrogate, theta, edges, values, L, x, k0, r, weights, data_norm="global", out=None):
+    """Loss terms for one trajectory window of r steps from node k0. L (K+1,F,n,n), x (K+1,C,S).
+    ``out``: the window's rollout ``model.advance(...)`` if already computed (tests)."""
     pw = model.pathway
     sched = Schedule(edges, values, jnp.asarray(pw.control_default, theta.dtype))
     xs_ = jnp.asarray(model.x_scale, theta.dtype)
     Lw = jax.lax.dynamic_slice_in_dim(L, k0, r + 1)
     xw = jax.lax.dynamic_slice_in_dim(x, k0, r + 1)
-    out = model.advance(theta, sched, Lw[0], xw[0], k0, r)
+    if out is None:
+        out = model.advance(theta, sched, Lw[0], xw[0], k0, r)
     if data_norm == "trajectory":
         # each trajectory's own RMS per species (and of its field), as in the relative-L2 metric,
         # floored at 1e-3 of the global scale so a near-zero trajectory cannot dominate

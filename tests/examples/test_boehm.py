@@ -46,7 +46,6 @@ def test_nll_at_petab_nominal(boehm):
     assert float(jax.jit(nll)(q + 0.3)) > 140.0
 
 
-@pytest.mark.slow  # 66 s alone on a 2-core CPU, 102 s inside the parallel default run
 def test_quick_run_writes_report(tmp_path):
     out = tmp_path / "boehm.md"
     r = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)], cwd=ROOT,

@@ -216,10 +216,10 @@ def test_trajectory_data_norm_divides_by_each_trajectorys_rms(pw):
     w = jnp.ones(pw.n_species)
 
     @eqx.filter_jit
-    def run(m, th, e, v, L, x):  # one compilation for the rollout and both loss variants
+    def run(m, th, e, v, L, x):  # one compilation, one rollout shared by both loss variants
         out = m.advance(th, Schedule(e, v, jnp.asarray(pw.control_default, float)), L[0], x[0], 0, 4)
-        return (out, _window_loss(m, th, e, v, L, x, 0, 4, w, "trajectory")[0],
-                _window_loss(m, th, e, v, L, x, 0, 4, w, "global")[0])
+        return (out, _window_loss(m, th, e, v, L, x, 0, 4, w, "trajectory", out=out)[0],
+                _window_loss(m, th, e, v, L, x, 0, 4, w, "global", out=out)[0])
 
     out, got_t, got_g = run(m, th, e, v, L, x)
     got_t, got_g = float(got_t), float(got_g)
