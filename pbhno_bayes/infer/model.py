@@ -320,6 +320,10 @@ def make_model(problem: Problem, *, forward_mode: bool = False):
     noise_prior = pb_.noise_prior
     default_noise = pb_.noise_loc is not None
 
+    # The solve as a jit of its own inside the model: every program built from the model (SVI's
+    # value-and-gradient, the NUTS chain, the predictions) then reuses one trace of it and JAX's
+    # cached jvp / vmap transforms of that trace instead of tracing the solver again (a 2-parameter
+    # ODE fit: tracing the NUTS program 5.1 -> 3.3 s). XLA inlines it; the numbers are unchanged.
     solve = jax.jit(lambda th, t: fwd.predict_status(th, t, pb_.control))
 
     def model(data, prior_only=False):
