@@ -103,10 +103,12 @@ def main(argv=None):
                     "(to split the systems over processes; the draws are the same)")
     ap.add_argument("--start", default=None, help="notch laplace: start from the first draw of this NetCDF posterior")
     args = ap.parse_args(argv)
+    # the command as run (recorded in the JSON), whether from the shell or main(argv)
+    command = " ".join(["python benchmarks/control_closed_loop.py"] + list(sys.argv[1:] if argv is None else argv))
     if args.merge:
         return merge_notch(args.merge, args.out, args.figure)
     if args.pathway == "notch":
-        return notch_main(args)
+        return notch_main(args, command)
     t_all = time.perf_counter()
 
     pw = pb.pathways.mapk()
@@ -200,7 +202,7 @@ def main(argv=None):
     out = dict(summary=summary, runs=runs, faithful=faithful, fit_s=fit_s, posterior_mean=post_mean.tolist(),
                posterior_sd=post_sd.tolist(), settings=vars(args), window=WINDOW,
                total_s=time.perf_counter() - t_all,
-               command=" ".join(["python benchmarks/control_closed_loop.py"] + list(sys.argv[1:] if argv is None else argv)))
+               command=command)
     atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
 
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -408,7 +410,7 @@ def merge_notch(paths, out_path, fig_path):
     plt.close(fig)
 
 
-def notch_main(args):
+def notch_main(args, command):
     import os
 
     import arviz as az
@@ -461,7 +463,7 @@ def notch_main(args):
         out = dict(summary=_summarise(runs), runs=runs, failures=failures, fit_s=fit_s, posterior_mean=post_mean.tolist(),
                    posterior_sd=post_sd.tolist(), settings=vars(args), target=NOTCH_TARGET, t_obs=t_obs.tolist(),
                    total_s=time.perf_counter() - t_all, machine="2-core shared CPU, no GPU",
-                   command=" ".join(["python"] + sys.argv))
+                   command=command)
         atomic_write_text(out_path, json.dumps(out, indent=1) + "\n")
 
     for i, th_free in enumerate(truths):
