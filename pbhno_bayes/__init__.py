@@ -6,9 +6,10 @@ set the environment variable ``PBHNO_X64=0`` before importing to keep JAX's floa
 
 On jaxlib 0.10 the import also adds ``--xla_cpu_use_fusion_emitters=false`` to ``XLA_FLAGS``
 (XLA's CPU backend then generates code with its classic emitters instead of the MLIR fusion
-emitters): most of a first ``pb.fit`` on a CPU is XLA compilation, and with the flag the steps
-of ``examples/quickstart.py --quick`` took 66 s instead of 74 s on a 2-core CPU (XLA compilation
-22 s instead of 28 s); the generated code was not slower either (NUTS on MAPK, 4 × 1,500
+emitters): most of a first ``pb.fit`` on a CPU is XLA compilation, and with the flag
+``examples/quickstart.py --quick`` took 65-70 s instead of 81 s on a 2-core CPU (two runs each,
+alternating: ``time env -u XLA_FLAGS PBHNO_XLA_DEFAULTS=1|0 python examples/quickstart.py --quick``,
+2026-12-01); the generated code was not slower either (NUTS on MAPK, 4 × 1,500
 iterations: 86 s instead of 121 s, reports/performance.md). Results are the same up to the order
 of floating-point operations (draws of a short fit agree to ~1e-8; long chains drift apart draw by
 draw but give the same posterior). It takes effect only if
