@@ -173,7 +173,8 @@ def _reference_nodes(pw: Pathway, dt: float, K: int):
 def make_dataset(pw: Pathway, n, *, dt=None, horizon=None, seed=0, counterfactual=False, chunk=16,
                  schedules="simple"):
     """Reference trajectories at the macro nodes. Returns a dict of numpy arrays:
-    theta (n, P), edges (n, J+1), values (n, J, ch), L (n, K+1, F, n, n), x (n, K+1, C, S).
+    theta (n, P), edges (n, J+1), values (n, J, ch), L (n, K+1, F, n, n), x (n, K+1, C, S), and
+    dt (the node spacing: node k is at t = k·dt).
     Failed solves are dropped (and counted in ``n_failed``). ``schedules``: the control design
     (see :func:`_random_schedules`; ignored for the counterfactual pulse trains)."""
     dt = float(dt if dt is not None else default_dt(pw))
@@ -194,7 +195,7 @@ def make_dataset(pw: Pathway, n, *, dt=None, horizon=None, seed=0, counterfactua
     L, x, ok = np.concatenate(Ls), np.concatenate(xs), np.concatenate(oks)
     ok &= np.all(np.isfinite(x.reshape(n, -1)), axis=1) & np.all(np.isfinite(L.reshape(n, -1)), axis=1)
     return {"theta": theta[ok], "edges": edges[ok], "values": vals[ok], "L": L[ok], "x": x[ok],
-            "n_failed": int((~ok).sum())}
+            "n_failed": int((~ok).sum()), "dt": dt}
 
 
 # ----------------------------------------------------------------------------- loss
@@ -252,7 +253,10 @@ def _roll(model, th, e, v, ts, dflt):
 
 
 def evaluate(model: HybridSurrogate, data: dict, species=None, chunk=16) -> dict:
-    """Full-horizon rollouts vs the reference at the macro nodes.
+    """Full-horizon rollouts vs the reference at the data's nodes t = k·``data["dt"]`` (a dataset
+    without ``dt``, cached before it was recorded, is taken to be on the model's own macro nodes).
+    A model rolled out with another macro step (``with_macro_step``) is compared at the data's
+    times, interpolated between its own nodes.
 
     Returns rel_err (N, S_obs) (relative L2 over time × cells per trajectory and species),
     field_err (N,) (relative L2 of the total field over time × space), and their median / p95.
@@ -261,7 +265,9 @@ def evaluate(model: HybridSurrogate, data: dict, species=None, chunk=16) -> dict
     species = tuple(species or pw.default_observe or pw.species)
     sidx = [pw.species.index(s) for s in species]
     K = data["x"].shape[1] - 1
-    ts = jnp.arange(K + 1) * model.dt
+    ts = jnp.arange(K + 1) * (float(data["dt"]) if "dt" in data else model.dt)
+    if float(ts[-1]) > model.horizon + 1e-9:
+        raise ValueError(f"evaluate: the data run to t = {float(ts[-1]):g}, beyond the model's horizon {model.horizon:g}")
     dflt = jnp.asarray(pw.control_default, float)
     preds, fields = [], []
     for s in range(0, len(data["theta"]), chunk):
@@ -407,10 +413,14 @@ def _concat_datasets(a: dict, b: dict | None) -> dict:
         v = np.concatenate([d["values"], np.repeat(d["values"][:, -1:], J - j, axis=1)], axis=1)
         return e, v
 
+    if "dt" in a and "dt" in b and float(a["dt"]) != float(b["dt"]):
+        raise ValueError(f"cannot stack datasets on different time nodes (dt {a['dt']} and {b['dt']})")
     (ea, va), (eb, vb) = pad(a), pad(b)
     out = {k: np.concatenate([a[k], b[k]]) for k in ("theta", "L", "x")}
     out.update(edges=np.concatenate([ea, eb]), values=np.concatenate([va, vb]), n_failed=a["n_failed"] + b["n_failed"],
                group=np.concatenate([np.zeros(len(a["theta"]), int), np.ones(len(b["theta"]), int)]))
+    if "dt" in a:
+        out["dt"] = a["dt"]
     return out
 
 
@@ -423,7 +433,7 @@ def _clipped_rms(rel) -> float:
 def _cached_dataset(cache: Path | None, name, builder):
     if cache is not None and (cache / f"{name}.npz").exists():
         with np.load(cache / f"{name}.npz") as z:
-            return {k: (int(z[k]) if k == "n_failed" else z[k]) for k in z.files}
+            return {k: (int(z[k]) if k == "n_failed" else float(z[k]) if k == "dt" else z[k]) for k in z.files}
     d = builder()
     if cache is not None:
         with atomic_path(cache / f"{name}.npz") as tmp:

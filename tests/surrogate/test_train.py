@@ -376,3 +376,32 @@ def test_train_cli_passes_its_options_on(monkeypatch, tmp_path, pw):
     assert seen["resume"] is False
     monkeypatch.setattr(tr, "train_surrogate", lambda *a, **k: pytest.fail("bad input reached training"))
     assert main(["train", "wnt", "--out", str(out), "--data-norm", "per-species"]) != 0
+
+
+def test_evaluate_compares_at_the_datas_nodes_not_the_models(pw):
+    """A dataset carries its node spacing ``dt``; ``evaluate`` compares a model rolled out with
+    another macro step (``with_macro_step``) at those times. Before, it assumed the model's own
+    nodes: at half the step it compared t = 0, 0.5, 1, ... with data at 0, 1, 2, ..."""
+    import jax.numpy as jnp
+
+    from pbhno_bayes.surrogate import HybridSurrogate
+    from pbhno_bayes.surrogate.train import evaluate
+
+    m = HybridSurrogate(pw, width=4, modes=2, layers=2, mlp_width=8, mlp_depth=1, dt=1.0, horizon=4.0,
+                        field_substeps=2, ode_steps=1).pruned()
+    th = jnp.asarray(pw.nominal_values)
+    edges, values = np.array([[0.0, 4.0]]), np.asarray(pw.control_default, float)[None, None]
+    o = m.solve(th, jnp.arange(5.0))  # the default control, which the schedule below spells out
+    data = {"theta": np.asarray(th)[None], "edges": edges, "values": values, "x": np.asarray(o["states"])[None],
+            "L": np.asarray(o["field"])[None, :, None], "n_failed": 0, "dt": 1.0}
+    assert evaluate(m, data)["median"] < 1e-12  # the model against its own rollout
+    # half the step of this coarse scheme: 9 % (species) / 5 % (field) apart at the data's nodes
+    half = evaluate(m.with_macro_step(0.5), data)
+    assert 0.0 < half["median"] < 0.15 and half["field_median"] < 0.1, half
+    old = dict(data)
+    del old["dt"]  # cached before dt was recorded: taken to be on the model's own nodes
+    assert evaluate(m, old)["median"] < 1e-12
+    wrong = evaluate(m.with_macro_step(0.5), old)  # the old pairing: 75 % / 28 %
+    assert wrong["median"] > 4 * half["median"] and wrong["field_median"] > 4 * half["field_median"]
+    with pytest.raises(ValueError, match="beyond the model's horizon"):
+        evaluate(m.with_macro_step(0.5), old | {"dt": 2.0})
