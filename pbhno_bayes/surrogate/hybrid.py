@@ -281,6 +281,7 @@ class HybridSurrogate(SolveBackedModel):
     @classmethod
     def pretrained(cls, name: str, prune: bool = True, pathway=None) -> HybridSurrogate:
         """Shipped surrogate: ``"notch"`` (two cells, grid 32), ``"wnt"`` (four cells, grid 32),
+        ``"wnt_fno"`` (the Wnt model with a trained FNO ligand operator 𝒢_φ),
         ``"wnt_learned"`` (the Wnt model with a trained kinetics correction g_ψ) or
         ``"notch_learned"`` (the Notch model with a trained g_ψ and coupling stencils).
 
@@ -292,6 +293,13 @@ class HybridSurrogate(SolveBackedModel):
         the class docstring); ``.with_exchange("endpoints")`` gives the earlier models bit for bit,
         ``.with_field_substeps(20)`` a more accurate Notch (reports/surrogate.md, "Sub-step exchange").
         The learned models keep the end-point exchange they were trained with.
+        ``wnt_fno`` has a trained FNO (g_ψ and stencils frozen; ``pbhno train wnt … --n-train 256
+        --lr 1e-3 --curriculum 0.6 --rollout 4 --freeze corr ops``, command in its JSON): on 32 held-out
+        θ its ligand field is 7× closer to the reference than ``wnt``'s (median 0.16 vs 1.12 %, closer
+        on 32 of 32) and β-catenin 2× (0.19 vs 0.42 %, closer on 29 of 32; worst θ 1.9 vs 1.0 %), at
+        15× ``wnt``'s rollout cost on CPU. ``wnt.with_field_substeps(20)`` is both more accurate
+        (0.07 % / 0.10 %) and 4–5× cheaper than ``wnt_fno`` on CPU, so use that on a CPU
+        (reports/surrogate.md, "A trained FNO for Wnt").
         ``wnt_learned`` was trained on full-horizon rollouts with the FNO frozen at zero
         (``pbhno train … --rollout 24 --curriculum 0 --freeze fno``): its g_ψ halves the β-catenin
         error of ``wnt`` on held-out θ (0.42 → 0.24 % median, 31 of 32 θ closer) at about twice the
