@@ -39,6 +39,8 @@ class SamplingWarning(UserWarning):
     """Posterior sampling diagnostics flag a problem (R-hat, ESS, divergences, failed solves)."""
 
 
+_START_ROUNDS = 4  # rounds of fresh NUTS start draws when the starts and the fallback fail
+
 def forward_label(forward) -> str:
     from ..simulate.solver import MechanisticModel
     from .user import UserModel
@@ -264,7 +266,28 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
         if bad.any():
             starts, u0, g0 = starts.copy(), u0.copy(), g0.copy()
             uf, gf, _ = engine.batched_vg(np.asarray(fallback)[None], data_nuts, vgb)
-            starts[bad], u0[bad], g0[bad] = np.asarray(fallback), uf[0], gf[0]
+            if np.isfinite(uf[0]) and np.all(np.isfinite(gf[0])):
+                starts[bad], u0[bad], g0[bad] = np.asarray(fallback), uf[0], gf[0]
+                bad[:] = False
+        for r in range(_START_ROUNDS):
+            # the fallback failed too: fresh draws (from the Gaussian approximation, or the prior
+            # without one) until every chain has a start where the density and its gradient are finite
+            if not bad.any():
+                break
+            kr = jax.random.fold_in(k_draw, r + 1)
+            cand = (np.asarray(approx.sample(kr, chains)) if approx is not None
+                    else engine.flat_from_draws(engine.prior_draws(kr, chains, data_nuts)))
+            uc, gc, _ = engine.batched_vg(cand, data_nuts, vgb)
+            ok = np.flatnonzero(np.isfinite(uc) & np.all(np.isfinite(gc), axis=1))
+            slots = np.flatnonzero(bad)[:len(ok)]
+            starts[slots], u0[slots], g0[slots] = cand[ok[:len(slots)]], uc[ok[:len(slots)]], gc[ok[:len(slots)]]
+            bad[slots] = False
+        if bad.any():
+            raise ValueError(
+                f"pb.fit: no NUTS start with a finite log density and gradient for {int(bad.sum())} of {chains} "
+                f"chain(s): the starts, the fallback ({'the approximation mean' if approx is not None else 'the prior median'}) "
+                f"and {_START_ROUNDS * chains} further {'approximation' if approx is not None else 'prior'} draws all failed "
+                f"(failed solves so far: {problem.counter.total}); check the model, its solver settings and the prior")
         keys = jax.random.split(k_nuts, chains)
         args = (jnp.asarray(imm), data_nuts)
         cids = jnp.arange(chains)

@@ -123,6 +123,38 @@ def test_failed_solves_are_counted_not_raised():
     assert np.all(idata.posterior["theta"].sel(param="a").values <= 1.3)
 
 
+def test_nuts_starts_are_redrawn_when_the_fallback_fails_too(monkeypatch):
+    """cap = 1 makes the solve fail for log a > 0, which holds the prior median (log a = 0.2, the
+    fallback start of ``init="prior"``) and two thirds of the prior; the data (slope −0.3) put the
+    posterior well inside the working region. A start that fails and a fallback that fails are
+    replaced by fresh prior draws that work (before: the chain started at the failing fallback);
+    when nothing works within the rounds, a one-line error says so instead of sampling from it."""
+    from pbhno_bayes.infer import engine as eng
+
+    calls = []
+    orig = eng.Engine.batched_vg
+
+    def spy(self, z, data, batch=eng.VG_BATCH):
+        out = orig(self, z, data, batch)
+        calls.append(np.isfinite(out[0]))
+        return out
+
+    monkeypatch.setattr(eng.Engine, "batched_vg", spy)
+    rng = np.random.default_rng(5)
+    y = TIMES[:, None] * np.array([-0.3, -0.2])[None] + SIG * rng.standard_normal((TIMES.size, 2))
+    obs = pb.Observations.from_arrays(TIMES, y, ("A", "B"), sigma=SIG)
+    prior = pb.Prior([0.2, 0.0], sd=[0.5, 0.5], names=("a", "b"))
+    idata = fit(FM, obs, prior, fixed={"cap": 1.0}, seed=0, init="prior", progress=False, warn=False, **NUTS_KW)
+    assert not calls[0].all() and not calls[1].any() and len(calls) >= 3  # a start and the fallback failed
+    la = idata.posterior["log_theta"].sel(param="a").values
+    assert np.all(np.isfinite(la)) and np.all(la <= 0.0)
+    assert abs(la.mean() + 0.3) < 0.1 and np.ptp(la[0]) > 0 and np.ptp(la[1]) > 0  # both chains sample
+    calls.clear()
+    with pytest.raises(ValueError, match=r"no NUTS start with a finite log density .* 8 further prior draws all failed"):
+        fit(FM, obs, prior, fixed={"cap": 1e-3}, seed=0, init="prior", progress=False, **NUTS_KW)
+    assert len(calls) == 2 + 4 and not any(c.any() for c in calls)
+
+
 def test_bad_input():
     obs = _data()
     with pytest.raises(ValueError, match="chains"):
