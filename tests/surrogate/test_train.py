@@ -385,15 +385,17 @@ def test_evaluate_compares_at_the_datas_nodes_not_the_models(pw):
     import jax.numpy as jnp
 
     from pbhno_bayes.surrogate import HybridSurrogate
-    from pbhno_bayes.surrogate.train import evaluate
+    from pbhno_bayes.surrogate.train import _roll, evaluate
 
     m = HybridSurrogate(pw, width=4, modes=2, layers=2, mlp_width=8, mlp_depth=1, dt=1.0, horizon=4.0,
                         field_substeps=2, ode_steps=1).pruned()
-    th = jnp.asarray(pw.nominal_values)
+    th = np.asarray(pw.nominal_values, float)[None]
     edges, values = np.array([[0.0, 4.0]]), np.asarray(pw.control_default, float)[None, None]
-    o = m.solve(th, jnp.arange(5.0))  # the default control, which the schedule below spells out
-    data = {"theta": np.asarray(th)[None], "edges": edges, "values": values, "x": np.asarray(o["states"])[None],
-            "L": np.asarray(o["field"])[None, :, None], "n_failed": 0, "dt": 1.0}
+    # the model's own rollout as the data (the call evaluate makes, so one compilation serves both)
+    o = _roll(m, jnp.asarray(th), jnp.asarray(edges), jnp.asarray(values), jnp.arange(5.0),
+              jnp.asarray(pw.control_default, float))
+    data = {"theta": th, "edges": edges, "values": values, "x": np.asarray(o["states"]),
+            "L": np.asarray(o["field"])[:, :, None], "n_failed": 0, "dt": 1.0}
     assert evaluate(m, data)["median"] < 1e-12  # the model against its own rollout
     # half the step of this coarse scheme: 9 % (species) / 5 % (field) apart at the data's nodes
     half = evaluate(m.with_macro_step(0.5), data)
