@@ -41,6 +41,7 @@ class SamplingWarning(UserWarning):
 
 _START_ROUNDS = 4  # rounds of fresh NUTS start draws when the starts and the fallback fail
 
+
 def forward_label(forward) -> str:
     from ..simulate.solver import MechanisticModel
     from .user import UserModel

@@ -93,7 +93,7 @@ _NOTCH_TAIL = ("Notch's end-point exchange at dt = 0.25 (every Notch model befor
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["notch", "wnt",
                                   pytest.param("notch_learned", marks=pytest.mark.xfail(strict=True, reason=_NOTCH_TAIL)),
-                                  "wnt_learned",
+                                  "wnt_learned", "wnt_fno",
                                   pytest.param("notch-endpoints", marks=pytest.mark.xfail(strict=True, reason=_NOTCH_TAIL)),
                                   "notch-endpoints-dt0.125", "notch-sub20"])
 def test_pretrained_accuracy_bar(name):
