@@ -191,6 +191,10 @@ def test_validation_set_with_pulse_trains_pads_schedules_without_changing_them()
         b = np.asarray(jax.vmap(Schedule(jnp.asarray(cat["edges"][i]), jnp.asarray(cat["values"][i]), dflt))(ts))
         np.testing.assert_array_equal(a, b)
     assert _concat_datasets(ds(es, vs), None)["edges"].shape == (3, 4)
+    # the node spacing is kept, and datasets on different nodes are not stacked
+    assert _concat_datasets(ds(es, vs) | {"dt": dt}, ds(ec, vc) | {"dt": dt})["dt"] == dt
+    with pytest.raises(ValueError, match="different time nodes"):
+        _concat_datasets(ds(es, vs) | {"dt": dt}, ds(ec, vc) | {"dt": 2 * dt})
 
 
 def test_trajectory_data_norm_divides_by_each_trajectorys_rms(pw):
@@ -381,29 +385,36 @@ def test_train_cli_passes_its_options_on(monkeypatch, tmp_path, pw):
 def test_evaluate_compares_at_the_datas_nodes_not_the_models(pw):
     """A dataset carries its node spacing ``dt``; ``evaluate`` compares a model rolled out with
     another macro step (``with_macro_step``) at those times. Before, it assumed the model's own
-    nodes: at half the step it compared t = 0, 0.5, 1, ... with data at 0, 1, 2, ..."""
+    nodes: at half the step it compared t = 0, 0.5, 1, ... with data at 0, 1, 2, ...
+    A stand-in model whose states and field are 1 + t and 2 + t checks the times alone (a real
+    rollout costs two compilations, ~20 s)."""
+    import equinox as eqx
     import jax.numpy as jnp
 
-    from pbhno_bayes.surrogate import HybridSurrogate
-    from pbhno_bayes.surrogate.train import _roll, evaluate
+    from pbhno_bayes.surrogate.train import evaluate
 
-    m = HybridSurrogate(pw, width=4, modes=2, layers=2, mlp_width=8, mlp_depth=1, dt=1.0, horizon=4.0,
-                        field_substeps=2, ode_steps=1).pruned()
-    th = np.asarray(pw.nominal_values, float)[None]
-    edges, values = np.array([[0.0, 4.0]]), np.asarray(pw.control_default, float)[None, None]
-    # the model's own rollout as the data (the call evaluate makes, so one compilation serves both)
-    o = _roll(m, jnp.asarray(th), jnp.asarray(edges), jnp.asarray(values), jnp.arange(5.0),
-              jnp.asarray(pw.control_default, float))
-    data = {"theta": th, "edges": edges, "values": values, "x": np.asarray(o["states"]),
-            "L": np.asarray(o["field"])[:, :, None], "n_failed": 0, "dt": 1.0}
-    assert evaluate(m, data)["median"] < 1e-12  # the model against its own rollout
-    # half the step of this coarse scheme: 9 % (species) / 5 % (field) apart at the data's nodes
-    half = evaluate(m.with_macro_step(0.5), data)
-    assert 0.0 < half["median"] < 0.15 and half["field_median"] < 0.1, half
-    old = dict(data)
-    del old["dt"]  # cached before dt was recorded: taken to be on the model's own nodes
-    assert evaluate(m, old)["median"] < 1e-12
-    wrong = evaluate(m.with_macro_step(0.5), old)  # the old pairing: 75 % / 28 %
-    assert wrong["median"] > 4 * half["median"] and wrong["field_median"] > 4 * half["field_median"]
+    class Clock(eqx.Module):  # what evaluate uses of a model: pathway, dt, horizon, _solve
+        pathway: object = eqx.field(static=True)
+        dt: float = eqx.field(static=True)
+        horizon: float = eqx.field(static=True)
+
+        def _solve(self, theta, ts, sched):
+            C, S, n = pw.n_cells, pw.n_species, pw.geometry.n
+            return {"states": jnp.broadcast_to((1.0 + ts)[:, None, None], (ts.size, C, S)),
+                    "field": jnp.broadcast_to((2.0 + ts)[:, None, None], (ts.size, n, n))}
+
+    t = np.arange(5.0)  # data nodes, dt = 1
+    n = pw.geometry.n
+    data = {"theta": np.asarray(pw.nominal_values, float)[None], "edges": np.array([[0.0, 4.0]]),
+            "values": np.asarray(pw.control_default, float)[None, None],
+            "x": np.broadcast_to((1.0 + t)[None, :, None, None], (1, 5, pw.n_cells, pw.n_species)),
+            "L": np.broadcast_to((2.0 + t)[None, :, None, None, None], (1, 5, 1, n, n)), "n_failed": 0, "dt": 1.0}
+    for dt in (1.0, 0.5, 0.25):  # any macro step: compared at t = 0, 1, ..., 4
+        ev = evaluate(Clock(pw, dt, 4.0), data)
+        assert ev["median"] < 1e-15 and ev["field_median"] < 1e-15, (dt, ev["median"])
+    old = {k: v for k, v in data.items() if k != "dt"}  # cached before dt was recorded: the model's nodes
+    assert evaluate(Clock(pw, 1.0, 4.0), old)["median"] < 1e-15
+    wrong = evaluate(Clock(pw, 0.5, 4.0), old)  # the old pairing: t = 0, 0.5, ... against 0, 1, ...
+    assert wrong["median"] > 0.3 and wrong["field_median"] > 0.2, wrong["median"]
     with pytest.raises(ValueError, match="beyond the model's horizon"):
-        evaluate(m.with_macro_step(0.5), old | {"dt": 2.0})
+        evaluate(Clock(pw, 0.5, 2.0), data)
