@@ -161,11 +161,13 @@ def run_one(method, seed, noise, args) -> dict:
         if args.inference == "nuts":
             import arviz as az
 
-            summ = az.summary(idata, var_names=["log_theta"], kind="diagnostics")
+            summ = az.summary(idata, var_names=["log_theta"], round_to="none")
             ss = idata.sample_stats
             extra.update(nuts={"chains": kw["chains"], "warmup": kw["warmup"], "samples": kw["samples"],
                                "dense_mass": kw["dense_mass"], "ess_bulk": summ["ess_bulk"].tolist(),
                                "ess_tail": summ["ess_tail"].tolist(), "r_hat": summ["r_hat"].tolist(),
+                               # posterior sd and Monte-Carlo error of the posterior mean, log θ
+                               "sd_log": summ["sd"].tolist(), "mcse_mean_log": summ["mcse_mean"].tolist(),
                                "divergences": int(ss["diverging"].values.sum()),
                                "mean_leapfrog": float(ss["n_steps"].values.mean()),
                                "timings": {k: float(v) for k, v in idata.attrs.items() if k.startswith("time_")}})
@@ -323,18 +325,22 @@ def summarise(rows):
             "wall": float(np.mean([r["wall_s"] for r in rows]))}
 
 
-def _nuts_lines(rows) -> list[str]:
+def _nuts_lines(rows, replaced=()) -> list[str]:
     """SVI → NUTS against the Laplace (SVI) fit of the same method on the same seeds, with the
-    sampler's own diagnostics per seed."""
+    sampler's own diagnostics per seed. Each NUTS fit is compared with the Laplace fit of the same
+    forward model (same field–cell exchange), looked up in ``rows`` and then in ``replaced`` (the
+    rows a re-run replaced in the tables)."""
     nuts = {(r["method"], r["noise"], r["seed"]): r for r in rows if r["inference"] == "nuts" and "nuts" in r}
-    lap = {(r["method"], r["noise"], r["seed"]): r for r in rows if r["inference"] == "svi"}
+    lap = {(r["method"], r["noise"], r["seed"], r.get("exchange", "endpoints")): r
+           for r in list(replaced) + list(rows) if r["inference"] == "svi"}
     if not nuts:
         return []
     lines = ["## SVI → NUTS against the Laplace fit, same seeds", ""]
     for (m, nz) in sorted({(k[0], k[1]) for k in nuts}):
         keys = sorted(k for k in nuts if k[:2] == (m, nz))
         cfg = nuts[keys[0]]["nuts"]
-        lines += [f"`{m}`, noise {100 * nz:g} %, {len(keys)} seed(s); NUTS: {cfg['chains']} chains × "
+        ex = _exchange_label([nuts[k] for k in keys])
+        lines += [f"`{m}`{ex}, noise {100 * nz:g} %, {len(keys)} seed(s); NUTS: {cfg['chains']} chains × "
                   f"({cfg['warmup']} warmup + {cfg['samples']} draws), "
                   f"{'dense' if cfg['dense_mass'] else 'diagonal'} metric started at the Laplace covariance.", "",
                   "| seed | MAPE % Laplace → NUTS | 90 % covered Laplace → NUTS | PSIS k̂ (Laplace) | NUTS bulk ESS min "
@@ -343,13 +349,14 @@ def _nuts_lines(rows) -> list[str]:
         both = []
         for k in keys:
             r, d = nuts[k], nuts[k]["nuts"]
-            lr = lap.get(k)
+            lr = lap.get(k + (r.get("exchange", "endpoints"),))
             if lr is not None:
                 both.append((lr, r))
             mape = (f"{100 * np.mean(lr['rel_err']):.1f} → " if lr else "— → ") + f"{100 * np.mean(r['rel_err']):.1f}"
             cov = (f"{sum(lr['covered'])}/6 → " if lr and "covered" in lr else "— → ") + f"{sum(r['covered'])}/6"
             kk = "—" if not lr or lr.get("svi_pareto_k") is None else f"{lr['svi_pareto_k']:.2f}"
-            lines.append(f"| {k[2]} | {mape} | {cov} | {kk} | {min(d['ess_bulk']):.0f} | {max(d['r_hat']):.3f} | "
+            seed = f"{k[2]} ({r.get('exchange', 'endpoints')})" if ex == " (mixed exchange)" else f"{k[2]}"
+            lines.append(f"| {seed} | {mape} | {cov} | {kk} | {min(d['ess_bulk']):.0f} | {max(d['r_hat']):.3f} | "
                          f"{d['divergences']} | {r.get('n_failed_solves', '—')} | {d['mean_leapfrog']:.1f} | "
                          f"{d['timings'].get('time_nuts_s', float('nan')):.0f} |")
         if both:
@@ -659,7 +666,7 @@ def report(args):
         if pairs3:
             lines += _fig3_pairs_lines(pairs3, f"Fig 3 fits before → after (`{_shown(args.previous_fig3_cache)}` → "
                                                f"`{_shown(args.fig3_cache)}`)")
-    lines += _nuts_lines(orig_rows)  # NUTS against the Laplace fits of the same forward model
+    lines += _nuts_lines(rows, orig_rows)  # NUTS against the Laplace fits of the same forward model
     lines += _ablation_lines(rows)
     # Fig 1: error vs noise (the Laplace / point-estimate rows; NUTS has its own section)
     rows = [r for r in rows if r["inference"] != "nuts"]

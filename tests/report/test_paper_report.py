@@ -173,7 +173,7 @@ def test_rerun_replaces_shows_the_refits_in_the_tables(tmp_path):
     """`report --rerun-replaces`: the refits (here: through the sub-step exchange) stand in Table I,
     the ablations, Fig 1 and Fig 3, labelled with their exchange; the fits they replace stay only in
     the per-seed Re-run tables; NUTS (not refitted) is compared with the Laplace fits of its own forward
-    model and labelled end-point."""
+    model (a NUTS fit that was refitted too against the refit), the Table I row labelled by the mix."""
     nuts_diag = {"chains": 2, "warmup": 75, "samples": 100, "dense_mass": True, "ess_bulk": [150.0] * 6,
                  "ess_tail": [100.0] * 6, "r_hat": [1.0] * 6, "divergences": 0, "mean_leapfrog": 11.5,
                  "timings": {"time_nuts_s": 100.0}}
@@ -185,6 +185,9 @@ def test_rerun_replaces_shows_the_refits_in_the_tables(tmp_path):
                  _row("pbhno", "svi", seed, 0.05, 0.05, covered=6, exchange="substeps"),
                  _row("pbhno_wsens", "svi", seed, 0.2, 0.25, covered=5, exchange="substeps")]
     rows.append(_row("pbhno", "nuts", 0, 0.2, 0.15, covered=6, nuts=nuts_diag))
+    # seed 1's NUTS fit was redone through the sub-step exchange, seed 0's was not
+    rows.append(_row("pbhno", "nuts", 1, 0.2, 0.20, covered=6, nuts=nuts_diag))
+    redo.append(_row("pbhno", "nuts", 1, 0.2, 0.12, covered=5, nuts=nuts_diag, exchange="substeps"))
     key = lambda r: f"{r['method']}|{r['noise']:g}|{r['seed']}|{r['inference']}"  # noqa: E731
     cache, rerun = tmp_path / "runs.json", tmp_path / "rerun.json"
     cache.write_text(json.dumps({key(r): r for r in rows}))
@@ -199,14 +202,17 @@ def test_rerun_replaces_shows_the_refits_in_the_tables(tmp_path):
     text = out.read_text()
     lines = text.splitlines()
     assert any(ln.startswith("| pbhno | Laplace SVI (sub-step exchange) | 2 | 0.175 | 10.0 |") for ln in lines), text
-    assert any(ln.startswith("| pbhno | SVI → NUTS (end-point exchange) | 1 |") for ln in lines)
+    assert any(ln.startswith("| pbhno | SVI → NUTS (mixed exchange) | 2 | ") for ln in lines)
     assert any(ln.startswith("| oracle | Laplace SVI | 2 |") for ln in lines)  # not a surrogate: no label
     # Re-run: per seed, the replaced fit → the refit
     rr = text[text.index("## Re-run: refit"):]
     assert "| pbhno | 20 | 0 | 30.0 → 10.0 | 4/6 → 6/6 |" in rr and "| pbhno_wsens | 20 | 1 | 40.0 → 25.0 |" in rr
-    # NUTS against the end-point Laplace fit of the same seed, not the refit
+    # each NUTS fit against the Laplace fit of its own forward model: seed 0 (end-point) against the
+    # replaced end-point fit, seed 1 (refitted) against the sub-step refit
     nu = text[text.index("## SVI → NUTS against the Laplace fit"):]
-    assert "| 0 | 30.0 → 15.0 |" in nu
+    assert "`pbhno` (mixed exchange), noise 20 %, 2 seed(s)" in nu
+    assert "| 0 (endpoints) | 30.0 → 15.0 |" in nu and "| 1 (substeps) | 10.0 → 12.0 | 6/6 → 5/6 |" in nu
+    assert "| pbhno (SVI → NUTS) | 20 | 1 | 20.0 → 12.0 |" in rr
     ab = text[text.index("## Ablations"):]
     assert "with the sub-step exchange" in ab and "--exchange substeps`" in ab
     assert any(ln.startswith("| PB-HNO (as in Table I) | 0.175 | 10.0 |") for ln in ab.splitlines())
