@@ -369,6 +369,59 @@ def _nuts_lines(rows, replaced=()) -> list[str]:
     return lines
 
 
+def _long_chain_lines(long_rows, rows, replaced=()) -> list[str]:
+    """Longer NUTS chains on single seeds (``--long-cache``) against the table's short chains and the
+    Laplace fit of the same forward model (same field–cell exchange), with ``pb.fit``'s own
+    convergence thresholds (bulk ESS ≥ 100 per chain, R̂ ≤ 1.01, no divergences) checked per run."""
+    if not long_rows:
+        return []
+
+    def key(r):
+        return (r["method"], r["noise"], r["seed"], r["inference"], r.get("exchange", "endpoints"))
+
+    ref = {key(r): r for r in list(replaced) + list(rows)}
+
+    def moved(a, b):
+        return 100 * np.mean(np.abs(np.subtract(a["est"], b["est"])) / np.asarray(a["true"]))
+
+    lines = ["## Longer NUTS chains on single seeds", "",
+             "Each run below refits one Table I seed with longer chains (same data, prior, forward model, "
+             "dense metric started at the Laplace covariance) and is set against that seed's short chains "
+             "(the table's NUTS fit with the same exchange) and its Laplace fit. 'pb.fit thresholds' is the "
+             "check `pb.fit` warns on: bulk ESS ≥ 100 per chain, R̂ ≤ 1.01, no divergences.", "",
+             "| seed (exchange) | chains × (warmup + draws) | MAPE % long (short / Laplace) | 90 % covered long (short) "
+             "| means moved vs short / vs Laplace (% of θ) | bulk ESS min long (short) | tail ESS min | R̂ max long (short) "
+             "| divergences | failed solves | leapfrog / draw | NUTS s | pb.fit thresholds |",
+             "|---|---|---|---|---|---|---:|---|---:|---:|---:|---:|---|"]
+    for r in sorted(long_rows, key=lambda r: (r["method"], r["noise"], r["seed"])):
+        d = r["nuts"]
+        k = key(r)
+        short = ref.get(k)
+        lap = ref.get(k[:3] + ("svi",) + k[4:])
+        m = lambda x: "—" if x is None else f"{100 * np.mean(x['rel_err']):.1f}"  # noqa: E731
+        ess, rhat = min(d["ess_bulk"]), max(d["r_hat"])
+        fails = []
+        if ess < 100 * d["chains"]:
+            fails.append(f"ESS {ess:.0f} < {100 * d['chains']}")
+        if not rhat <= 1.01:
+            fails.append(f"R̂ {rhat:.3f} > 1.01")
+        if d["divergences"]:
+            fails.append(f"{d['divergences']} divergences")
+        sd = short["nuts"] if short is not None else None
+        lines.append(
+            f"| {r['seed']} ({k[4]}) | {d['chains']} × ({d['warmup']} + {d['samples']}) | "
+            f"{m(r)} ({m(short)} / {m(lap)}) | {sum(r['covered'])}/6 ("
+            + ("—" if short is None else f"{sum(short['covered'])}/6") + ") | "
+            + ("—" if short is None else f"{moved(r, short):.1f}") + " / "
+            + ("—" if lap is None else f"{moved(r, lap):.1f}") + " | "
+            f"{ess:.0f} (" + ("—" if sd is None else f"{min(sd['ess_bulk']):.0f}") + f") | {min(d['ess_tail']):.0f} | "
+            f"{rhat:.3f} (" + ("—" if sd is None else f"{max(sd['r_hat']):.3f}") + f") | {d['divergences']} | "
+            f"{r.get('n_failed_solves', '—')} | {d['mean_leapfrog']:.1f} | "
+            f"{d['timings'].get('time_nuts_s', float('nan')):.0f} | " + ("met" if not fails else "not met: " + ", ".join(fails)) + " |")
+    lines.append("")
+    return lines
+
+
 def _rerun_lines(rows, new_rows, heading: str, intro: str) -> list[str]:
     """The same (method, noise, seed, inference) fitted twice, per seed: ``rows`` before and
     ``new_rows`` after a change of the fitting code — what the change did to the numbers. Fits whose
@@ -667,6 +720,7 @@ def report(args):
             lines += _fig3_pairs_lines(pairs3, f"Fig 3 fits before → after (`{_shown(args.previous_fig3_cache)}` → "
                                                f"`{_shown(args.fig3_cache)}`)")
     lines += _nuts_lines(rows, orig_rows)  # NUTS against the Laplace fits of the same forward model
+    lines += _long_chain_lines([r for f in args.long_cache or () for r in _load(f).values()], rows, orig_rows)
     lines += _ablation_lines(rows)
     # Fig 1: error vs noise (the Laplace / point-estimate rows; NUTS has its own section)
     rows = [r for r in rows if r["inference"] != "nuts"]
@@ -858,6 +912,8 @@ def main(argv=None):
     ap.add_argument("--rerun-replaces", action="store_true",
                     help="report: the tables show the --rerun-cache / --rerun-fig3-cache fits in place of the ones "
                          "they redo (which stay in the per-seed Re-run section)")
+    ap.add_argument("--long-cache", action="append", default=None,
+                    help="report: a cache of longer NUTS chains on single seeds (repeatable), set against the table's fits")
     ap.add_argument("--previous-cache", default=None,
                     help="report: the same fits made with earlier code; shown per seed as 'before' against the main cache")
     ap.add_argument("--previous-fig3-cache", default=None, help="report: the Fig 3 fits made with earlier code")

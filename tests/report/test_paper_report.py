@@ -223,3 +223,41 @@ def test_rerun_replaces_shows_the_refits_in_the_tables(tmp_path):
     assert "| 0 | 6 | 0.200 (0.500) |" in fig3 and "0.300" not in fig3
     assert "fig3 --seeds 1 --exchange substeps` (shipped Wnt surrogate, sub-step exchange," in fig3
     assert "| 0 | 0.150 → 0.100 |" in rr  # Fig 3 redone, last time point
+
+
+def test_long_chain_section_pairs_each_run_with_its_own_exchange(tmp_path):
+    """A longer-chain refit of one seed is set against the short chains and the Laplace fit of the same
+    forward model (same exchange), and pb.fit's thresholds are checked on the long run's numbers."""
+    def diag(chains, ess, rhat, div):
+        return {"chains": chains, "warmup": 150, "samples": 150, "dense_mass": True, "ess_bulk": [ess] + [900.0] * 5,
+                "ess_tail": [80.0] * 6, "r_hat": [rhat] + [1.0] * 5, "divergences": div, "mean_leapfrog": 9.5,
+                "timings": {"time_nuts_s": 4321.0}}
+    table = [_row("pbhno", "svi", 0, 0.2, 0.40, covered=3),
+             _row("pbhno", "nuts", 0, 0.2, 0.30, covered=4, nuts=diag(2, 13.0, 1.13, 0), n_failed_solves=1)]
+    sub = [_row("pbhno", "svi", 0, 0.2, 0.50, covered=2, exchange="substeps"),
+           _row("pbhno", "nuts", 0, 0.2, 0.60, covered=1, nuts=diag(2, 20.0, 1.2, 0), n_failed_solves=0,
+                exchange="substeps")]
+    key = lambda r: f"{r['method']}|{r['noise']:g}|{r['seed']}|{r['inference']}"  # noqa: E731
+    cache, rerun = tmp_path / "runs.json", tmp_path / "sub.json"
+    cache.write_text(json.dumps({key(r): r for r in table}))
+    rerun.write_text(json.dumps({key(r): r for r in sub}))
+    long_ep, long_sub = tmp_path / "long_ep.json", tmp_path / "long_sub.json"
+    long_ep.write_text(json.dumps({"pbhno|0.2|0|nuts": _row("pbhno", "nuts", 0, 0.2, 0.20, covered=6,
+                                                             nuts=diag(4, 450.0, 1.005, 0), n_failed_solves=3)}))
+    long_sub.write_text(json.dumps({"pbhno|0.2|0|nuts": _row("pbhno", "nuts", 0, 0.2, 0.70, covered=2,
+                                                              nuts=diag(4, 117.0, 1.02, 5), n_failed_solves=2,
+                                                              exchange="substeps")}))
+    out = tmp_path / "paper.md"
+    _module().main(["report", "--cache", str(cache), "--out", str(out), "--notes", "",
+                    "--fig3-cache", str(tmp_path / "none.json"), "--rerun-cache", str(rerun), "--rerun-replaces",
+                    "--long-cache", str(long_ep), "--long-cache", str(long_sub)])
+    lines = out.read_text().splitlines()
+    assert "## Longer NUTS chains on single seeds" in lines
+    ep = next(ln for ln in lines if ln.startswith("| 0 (endpoints) |"))
+    # against the end-point short chains (30 %) and Laplace (40 %), though the table now shows the sub-step refit
+    assert "| 4 × (150 + 150) | 20.0 (30.0 / 40.0) | 6/6 (4/6) |" in ep, ep
+    assert "| 10.0 / 20.0 |" in ep and "| 450 (13) |" in ep and "| 1.005 (1.130) |" in ep and ep.endswith("| met |")
+    sb = next(ln for ln in lines if ln.startswith("| 0 (substeps) |"))
+    assert "| 70.0 (60.0 / 50.0) | 2/6 (1/6) |" in sb and "| 10.0 / 20.0 |" in sb, sb
+    assert sb.endswith("| not met: ESS 117 < 400, R̂ 1.020 > 1.01, 5 divergences |"), sb
+    assert "| 2 | 9.5 | 4321 |" in sb
