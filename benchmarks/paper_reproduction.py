@@ -406,7 +406,7 @@ def _long_chain_lines(long_rows, rows, replaced=()) -> list[str]:
         if not rhat <= 1.01:
             fails.append(f"R̂ {rhat:.3f} > 1.01")
         if d["divergences"]:
-            fails.append(f"{d['divergences']} divergences")
+            fails.append(f"{d['divergences']} divergence" + ("s" if d["divergences"] != 1 else ""))
         sd = short["nuts"] if short is not None else None
         lines.append(
             f"| {r['seed']} ({k[4]}) | {d['chains']} × ({d['warmup']} + {d['samples']}) | "
