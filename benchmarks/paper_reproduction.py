@@ -393,12 +393,17 @@ def _long_chain_lines(long_rows, rows, replaced=()) -> list[str]:
              "| means moved vs short / vs Laplace (% of θ) | bulk ESS min long (short) | tail ESS min | R̂ max long (short) "
              "| divergences | failed solves | leapfrog / draw | NUTS s | pb.fit thresholds |",
              "|---|---|---|---|---|---|---:|---|---:|---:|---:|---:|---|"]
+    def m(x):
+        return "—" if x is None else f"{100 * np.mean(x['rel_err']):.1f}"
+
+    def cov(x):
+        return "—" if x is None else f"{sum(x['covered'])}/{len(x['covered'])}"
+
     for r in sorted(long_rows, key=lambda r: (r["method"], r["noise"], r["seed"])):
         d = r["nuts"]
         k = key(r)
         short = ref.get(k)
         lap = ref.get(k[:3] + ("svi",) + k[4:])
-        m = lambda x: "—" if x is None else f"{100 * np.mean(x['rel_err']):.1f}"  # noqa: E731
         ess, rhat = min(d["ess_bulk"]), max(d["r_hat"])
         fails = []
         if ess < 100 * d["chains"]:
@@ -410,8 +415,7 @@ def _long_chain_lines(long_rows, rows, replaced=()) -> list[str]:
         sd = short["nuts"] if short is not None else None
         lines.append(
             f"| {r['seed']} ({k[4]}) | {d['chains']} × ({d['warmup']} + {d['samples']}) | "
-            f"{m(r)} ({m(short)} / {m(lap)}) | {sum(r['covered'])}/6 ("
-            + ("—" if short is None else f"{sum(short['covered'])}/6") + ") | "
+            f"{m(r)} ({m(short)} / {m(lap)}) | {cov(r)} ({cov(short)}) | "
             + ("—" if short is None else f"{moved(r, short):.1f}") + " / "
             + ("—" if lap is None else f"{moved(r, lap):.1f}") + " | "
             f"{ess:.0f} (" + ("—" if sd is None else f"{min(sd['ess_bulk']):.0f}") + f") | {min(d['ess_tail']):.0f} | "
