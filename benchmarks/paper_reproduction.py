@@ -145,7 +145,8 @@ def run_one(method, seed, noise, args) -> dict:
         kw = dict(method="svi", samples=args.samples, svi_steps=args.svi_steps, svi_restarts=args.svi_restarts) \
             if args.inference == "svi" else dict(chains=args.chains, warmup=args.warmup, samples=args.samples,
                                                  svi_steps=args.svi_steps, svi_restarts=args.svi_restarts,
-                                                 dense_mass=args.dense_mass, chain_method=args.chain_method)
+                                                 dense_mass=args.dense_mass, chain_method=args.chain_method,
+                                                 target_accept=args.target_accept)
         if method == "oracle":
             # reverse mode through the reference solver: 4.0 s vs 5.2 s forward mode per gradient
             # on the 2-core CPU (measured under load, 2026-11-29)
@@ -164,7 +165,8 @@ def run_one(method, seed, noise, args) -> dict:
             summ = az.summary(idata, var_names=["log_theta"], round_to="none")
             ss = idata.sample_stats
             extra.update(nuts={"chains": kw["chains"], "warmup": kw["warmup"], "samples": kw["samples"],
-                               "dense_mass": kw["dense_mass"], "ess_bulk": summ["ess_bulk"].tolist(),
+                               "dense_mass": kw["dense_mass"], "target_accept": kw["target_accept"],
+                               "ess_bulk": summ["ess_bulk"].tolist(),
                                "ess_tail": summ["ess_tail"].tolist(), "r_hat": summ["r_hat"].tolist(),
                                # posterior sd and Monte-Carlo error of the posterior mean, log θ
                                "sd_log": summ["sd"].tolist(), "mcse_mean_log": summ["mcse_mean"].tolist(),
@@ -388,7 +390,8 @@ def _long_chain_lines(long_rows, rows, replaced=()) -> list[str]:
              "Each run below refits one Table I seed with longer chains (same data, prior, forward model, "
              "dense metric started at the Laplace covariance) and is set against that seed's short chains "
              "(the table's NUTS fit with the same exchange) and its Laplace fit. 'pb.fit thresholds' is the "
-             "check `pb.fit` warns on: bulk ESS ≥ 100 per chain, R̂ ≤ 1.01, no divergences.", "",
+             "check `pb.fit` warns on: bulk ESS ≥ 100 per chain, R̂ ≤ 1.01, no divergences. NUTS target "
+             "acceptance is `pb.fit`'s default 0.8 unless stated.", "",
              "| seed (exchange) | chains × (warmup + draws) | MAPE % long (short / Laplace) | 90 % covered long (short) "
              "| means moved vs short / vs Laplace (% of θ) | bulk ESS min long (short) | tail ESS min | R̂ max long (short) "
              "| divergences | failed solves | leapfrog / draw | NUTS s | pb.fit thresholds |",
@@ -399,7 +402,8 @@ def _long_chain_lines(long_rows, rows, replaced=()) -> list[str]:
     def cov(x):
         return "—" if x is None else f"{sum(x['covered'])}/{len(x['covered'])}"
 
-    for r in sorted(long_rows, key=lambda r: (r["method"], r["noise"], r["seed"])):
+    trio = []
+    for r in sorted(long_rows, key=lambda r: (r["method"], r["noise"], r["seed"], r["nuts"]["warmup"], r["nuts"]["samples"])):
         d = r["nuts"]
         k = key(r)
         short = ref.get(k)
@@ -414,7 +418,8 @@ def _long_chain_lines(long_rows, rows, replaced=()) -> list[str]:
             fails.append(f"{d['divergences']} divergence" + ("s" if d["divergences"] != 1 else ""))
         sd = short["nuts"] if short is not None else None
         lines.append(
-            f"| {r['seed']} ({k[4]}) | {d['chains']} × ({d['warmup']} + {d['samples']}) | "
+            f"| {r['seed']} ({k[4]}) | {d['chains']} × ({d['warmup']} + {d['samples']})"
+            + (f", target accept {d['target_accept']:g}" if d.get("target_accept", 0.8) != 0.8 else "") + " | "
             f"{m(r)} ({m(short)} / {m(lap)}) | {cov(r)} ({cov(short)}) | "
             + ("—" if short is None else f"{moved(r, short):.1f}") + " / "
             + ("—" if lap is None else f"{moved(r, lap):.1f}") + " | "
@@ -422,7 +427,21 @@ def _long_chain_lines(long_rows, rows, replaced=()) -> list[str]:
             f"{rhat:.3f} (" + ("—" if sd is None else f"{max(sd['r_hat']):.3f}") + f") | {d['divergences']} | "
             f"{r.get('n_failed_solves', '—')} | {d['mean_leapfrog']:.1f} | "
             f"{d['timings'].get('time_nuts_s', float('nan')):.0f} | " + ("met" if not fails else "not met: " + ", ".join(fails)) + " |")
+        trio.append((r, short, lap, not fails))
     lines.append("")
+    both = [t for t in trio if t[1] is not None and t[2] is not None]
+    if both:
+        def avg(i):
+            return np.mean([100 * np.mean(t[i]["rel_err"]) for t in both])
+
+        def ncov(i):
+            return f"{sum(sum(t[i]['covered']) for t in both)}/{sum(len(t[i]['covered']) for t in both)}"
+
+        ns = len({t[0]["seed"] for t in both})
+        lines += [f"Over these {len(both)} runs ({ns} seed{'s' if ns != 1 else ''}; "
+                  f"{sum(t[3] for t in trio)} of {len(trio)} met the thresholds): MAPE {avg(0):.1f} % long, "
+                  f"{avg(1):.1f} % short chains, {avg(2):.1f} % Laplace; 90 % intervals covering {ncov(0)} long, "
+                  f"{ncov(1)} short, {ncov(2)} Laplace.", ""]
     return lines
 
 
@@ -894,6 +913,9 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--chains", type=int, default=2, help="NUTS chains (--inference nuts)")
     ap.add_argument("--dense-mass", action="store_true", help="NUTS with a dense metric (started at the Laplace covariance)")
+    ap.add_argument("--target-accept", type=float, default=0.8,
+                    help="NUTS target acceptance probability (pb.fit's default 0.8; higher = smaller steps, "
+                         "fewer divergences)")
     ap.add_argument("--chain-method", choices=("sequential", "vectorized", "parallel"), default=None,
                     help="how NUTS runs its chains (default: pb.fit's choice)")
     ap.add_argument("--exchange", choices=("endpoints", "substeps"), default="endpoints",

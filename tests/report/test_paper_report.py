@@ -247,10 +247,15 @@ def test_long_chain_section_pairs_each_run_with_its_own_exchange(tmp_path):
     long_sub.write_text(json.dumps({"pbhno|0.2|0|nuts": _row("pbhno", "nuts", 0, 0.2, 0.70, covered=2,
                                                               nuts=diag(4, 117.0, 1.02, 5), n_failed_solves=2,
                                                               exchange="substeps")}))
+    # a second long run of the same seed and exchange with longer warmup and a higher target acceptance
+    long_w = tmp_path / "long_w.json"
+    long_w.write_text(json.dumps({"pbhno|0.2|0|nuts": _row(
+        "pbhno", "nuts", 0, 0.2, 0.40, covered=5, n_failed_solves=0, exchange="substeps",
+        nuts={**diag(4, 420.0, 1.004, 0), "warmup": 300, "samples": 100, "target_accept": 0.9})}))
     out = tmp_path / "paper.md"
     _module().main(["report", "--cache", str(cache), "--out", str(out), "--notes", "",
                     "--fig3-cache", str(tmp_path / "none.json"), "--rerun-cache", str(rerun), "--rerun-replaces",
-                    "--long-cache", str(long_ep), "--long-cache", str(long_sub)])
+                    "--long-cache", str(long_w), "--long-cache", str(long_ep), "--long-cache", str(long_sub)])
     lines = out.read_text().splitlines()
     assert "## Longer NUTS chains on single seeds" in lines
     ep = next(ln for ln in lines if ln.startswith("| 0 (endpoints) |"))
@@ -261,3 +266,11 @@ def test_long_chain_section_pairs_each_run_with_its_own_exchange(tmp_path):
     assert "| 70.0 (60.0 / 50.0) | 2/6 (1/6) |" in sb and "| 10.0 / 20.0 |" in sb, sb
     assert sb.endswith("| not met: ESS 117 < 400, R̂ 1.020 > 1.01, 5 divergences |"), sb
     assert "| 2 | 9.5 | 4321 |" in sb
+    # the longer-warmup run is listed after the 150-warmup one of the same seed, with its target acceptance
+    w = [i for i, ln in enumerate(lines) if ln.startswith("| 0 (substeps) |")]
+    assert len(w) == 2 and lines[w[0]] == sb
+    assert "| 4 × (300 + 100), target accept 0.9 | 40.0 (60.0 / 50.0) | 5/6 (1/6) |" in lines[w[1]], lines[w[1]]
+    assert lines[w[1]].endswith("| met |")
+    # the summary under the table: means over the runs of MAPE and coverage, long vs short vs Laplace
+    assert ("Over these 3 runs (1 seed; 2 of 3 met the thresholds): MAPE 43.3 % long, 50.0 % short chains, "
+            "46.7 % Laplace; 90 % intervals covering 13/18 long, 6/18 short, 7/18 Laplace.") in lines
