@@ -271,8 +271,8 @@ def test_long_chain_section_pairs_each_run_with_its_own_exchange(tmp_path):
     assert len(w) == 2 and lines[w[0]] == sb
     assert "| 4 × (300 + 100), target accept 0.9 | 40.0 (60.0 / 50.0) | 5/6 (1/6) |" in lines[w[1]], lines[w[1]]
     assert lines[w[1]].endswith("| met |")
-    # the summary under the table: means over the runs of MAPE and coverage, long vs short vs Laplace
-    # over the longest run per seed and exchange: the end-point run and the 300 + 100 sub-step run
+    # the summary under the table: mean MAPE and coverage, long vs short vs Laplace, over the longest run
+    # per seed and exchange (the end-point run and the 300 + 100 sub-step run)
     assert ("Over the longest run of each seed and exchange (2 runs, 1 seed; 2 of them met the thresholds): "
             "MAPE 30.0 % long, 45.0 % short chains, 45.0 % Laplace; 90 % intervals covering 11/12 long, "
             "5/12 short, 5/12 Laplace.") in lines
