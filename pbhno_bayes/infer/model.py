@@ -103,6 +103,17 @@ class Problem:
         return self.sigma_known is None
 
 
+def check_parameter_prior(name: str, d) -> None:
+    """Refuse a per-parameter prior that is not a scalar numpyro distribution on θ > 0."""
+    if not isinstance(d, dist.Distribution):
+        raise ValueError(f"prior[{name!r}] must be a numpyro distribution, got {type(d).__name__}")
+    if d.batch_shape != () or d.event_shape != ():
+        raise ValueError(f"prior[{name!r}] must be a scalar distribution, got batch {d.batch_shape}")
+    if not _positive_support(d):
+        raise ValueError(f"prior[{name!r}] has support {d.support}; parameters are positive: use e.g. "
+                         "dist.TruncatedNormal(m, s, low=0.0) or dist.LogNormal(...)")
+
+
 def _positive_support(d) -> bool:
     s = d.support
     if s in (constraints.positive, constraints.softplus_positive):
@@ -139,14 +150,7 @@ def build_problem(forward, observations: Observations, prior=None, *, noise: str
             raise ValueError(f"prior names {unknown} are not parameters of {pw.name}; known: {list(param_names)}")
         names = tuple(n for n in param_names if n in prior)
         for n in names:
-            d = prior[n]
-            if not isinstance(d, dist.Distribution):
-                raise ValueError(f"prior[{n!r}] must be a numpyro distribution, got {type(d).__name__}")
-            if d.batch_shape != () or d.event_shape != ():
-                raise ValueError(f"prior[{n!r}] must be a scalar distribution, got batch {d.batch_shape}")
-            if not _positive_support(d):
-                raise ValueError(f"prior[{n!r}] has support {d.support}; parameters are positive: use e.g. "
-                                 "dist.TruncatedNormal(m, s, low=0.0) or dist.LogNormal(...)")
+            check_parameter_prior(n, prior[n])
         clash = [n for n in names if n in RESERVED_SITES]
         if clash:
             raise ValueError(f"parameter names {clash} clash with model sites {RESERVED_SITES}; rename them")

@@ -28,8 +28,26 @@ import numpy as np
 
 from ..pathways.base import Pathway
 from ..simulate.solver import ADJOINTS, SOLVERS, ForwardModel
+from .model import check_parameter_prior
 
 __all__ = ["UserModel", "UserPathway"]
+
+
+def _prior_centre(name: str, d) -> float:
+    """Nominal value of a parameter from its prior: the mean when it is finite and positive, else
+    the median of 4001 draws with a fixed key (deterministic). Priors are on θ with positive support,
+    so a non-scalar prior or one without positive support is refused."""
+    check_parameter_prior(name, d)
+    try:
+        m = float(np.asarray(d.mean))
+    except NotImplementedError:  # numpyro distributions without a closed-form mean (Cauchy-like)
+        m = float("nan")
+    if np.isfinite(m) and m > 0:
+        return m
+    med = float(np.median(np.asarray(d.sample(jax.random.PRNGKey(0), (4001,)))))
+    if not (np.isfinite(med) and med > 0):
+        raise ValueError(f"prior[{name!r}] has no positive finite centre (median of draws {med:g})")
+    return med
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -77,7 +95,9 @@ class UserModel(ForwardModel):
     observables : sequence of str, optional
         Names of the outputs of ``observe`` (required with ``observe``); default ``species``.
     nominal : mapping name -> value, optional
-        Values for parameters not given a prior (held fixed); default 1.
+        Values for parameters not given a prior (held fixed; default 1). A parameter with a prior
+        and no value here gets the prior's mean, or where that is not finite the median of
+        fixed-seed draws.
     prior : mapping name -> numpyro distribution, or pb.Prior, optional
         Default prior used by ``fit`` when it gets ``prior=None``. Distributions are on θ itself
         and must have positive support (e.g. ``TruncatedNormal(m, s, low=0)``, ``LogNormal``).
@@ -143,15 +163,10 @@ class UserModel(ForwardModel):
             unknown = set(prior) - set(param_names)
             if unknown:
                 raise ValueError(f"prior names {sorted(unknown)} are not in param_names")
-            # Unspecified nominal values of prior parameters: the prior median-ish (mean, else 1).
+            # Unspecified nominal values of prior parameters: the prior's centre (see _prior_centre).
             for k, d in prior.items():
                 if k not in nominal:
-                    try:
-                        m = float(np.asarray(d.mean))
-                        nominal[k] = m if np.isfinite(m) and m > 0 else 1.0
-                    except (NotImplementedError, TypeError, ValueError):
-                        # numpyro distributions without a closed-form mean raise NotImplementedError
-                        nominal[k] = 1.0
+                    nominal[k] = _prior_centre(k, d)
             default_prior = _Opaque(tuple(prior.items()))
         elif prior is None:
             default_prior = None

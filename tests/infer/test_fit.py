@@ -172,6 +172,34 @@ def test_bad_input():
         fit(_linear_model(), bad)
 
 
+def test_user_model_nominal_values_come_from_the_prior():
+    # a parameter with a prior and no nominal value gets the prior's mean; where the mean is not
+    # finite (HalfCauchy) the median of fixed-seed draws, so the same model gets the same values
+    import numpyro.distributions as dist
+
+    def rhs(t, x, p):
+        return jnp.stack([p["a"] - p["b"] * x[0]])
+
+    def make(prior, nominal=None):
+        return UserModel(rhs, species=("A",), param_names=("a", "b"), init=(0.0,), prior=prior,
+                         nominal=nominal)
+
+    m = make({"a": dist.LogNormal(0.5, 0.4), "b": dist.HalfCauchy(2.0)}, nominal=None)
+    nom = m.pathway.nominal
+    assert nom["a"] == pytest.approx(np.exp(0.5 + 0.4**2 / 2), rel=1e-6)
+    assert nom["b"] == pytest.approx(2.0, rel=0.1)  # HalfCauchy(2) median = 2 tan(pi/4) = 2
+    again = make({"a": dist.LogNormal(0.5, 0.4), "b": dist.HalfCauchy(2.0)})
+    assert again.pathway.nominal_values == m.pathway.nominal_values
+    assert make({"a": dist.HalfCauchy(2.0)}, nominal={"a": 3.0}).pathway.nominal_values[0] == 3.0
+    # refused at construction, naming the parameter: support off θ > 0, batch shape, not a distribution
+    with pytest.raises(ValueError, match=r"prior\['a'\] has support"):
+        make({"a": dist.Normal(0.0, 1.0)})
+    with pytest.raises(ValueError, match=r"prior\['b'\] must be a scalar"):
+        make({"b": dist.LogNormal(jnp.zeros(2), 1.0)})
+    with pytest.raises(ValueError, match=r"prior\['a'\] must be a numpyro distribution"):
+        make({"a": 1.0})
+
+
 STAN = Path(__file__).parent / "data" / "stan_mapk_summary.json"
 PEER = Path(__file__).parent / "data" / "mapk_example_data.json"  # copy of shared/peers/
 
