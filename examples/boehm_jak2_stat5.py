@@ -18,7 +18,8 @@ Stages
 5. ``reports/boehm.md`` (written atomically) and ``reports/figures/boehm_*.png``.
 
     python examples/boehm_jak2_stat5.py             # full run (see reports/boehm.md for the timing)
-    python examples/boehm_jak2_stat5.py --quick     # 1 start from nominal, SVI only (the test)
+    python examples/boehm_jak2_stat5.py --quick     # 1 start from nominal, SVI only (the test);
+                                                    # writes reports/examples/boehm/, not reports/boehm.md
 """
 
 from __future__ import annotations
@@ -366,6 +367,11 @@ def figures(model, obs, params, q_best, idata, figdir: Path):
     return ["boehm_fit.png", "boehm_posterior.png"]
 
 
+def default_out(quick: bool) -> Path:
+    """The committed full report, or (``--quick``) a scratch copy that never replaces it."""
+    return ROOT / "reports" / ("examples/boehm/boehm.md" if quick else "boehm.md")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1 optimiser start from nominal, SVI only")
@@ -376,9 +382,13 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-profiles", action="store_true", help="skip the bounded profile likelihoods")
-    ap.add_argument("--out", default=str(ROOT / "reports" / "boehm.md"))
+    ap.add_argument("--out", default=None,
+                    help="report path (default reports/boehm.md; with --quick reports/examples/boehm/boehm.md, "
+                         "so a quick run never replaces the committed full report)")
     args = ap.parse_args(argv)
     q = args.quick
+    if args.out is None:
+        args.out = str(default_out(q))
     starts = args.starts or (1 if q else 8)
     method = args.method or ("svi" if q else "nuts")
     chains = args.chains or (1 if q else 2)

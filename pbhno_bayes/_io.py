@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_out_path", "read_inference_data"]
 
 # Upper bound on attempts to find a free temporary name; with 48 random bits a
 # collision is essentially impossible, the loop only guards against pathological cases.
@@ -99,17 +99,75 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     ...     dataset.to_netcdf(tmp, engine="h5netcdf")
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _reserve_tmp(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _reserve_tmp(dest)
+    except OSError as e:
+        raise _naming(e, dest) from None
     try:
         yield tmp
         _fsync_file(tmp)
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError as e:
+            raise _naming(e, dest) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     _fsync_dir(dest.parent)
+
+
+def _naming(e: OSError, dest: Path) -> OSError:
+    """The same error, naming the destination the caller asked for (not our temporary file)."""
+    if e.errno is None:
+        return e
+    return type(e)(e.errno, f"cannot write {str(dest)!r}: {e.strerror}")
+
+
+def check_out_path(path: str | os.PathLike[str], *, what: str = "--out", directory: bool = False) -> Path:
+    """Refuse an output path that cannot be written, *before* any work is done.
+
+    A file destination must not be an existing directory; a directory destination must not be an
+    existing file; and the nearest existing directory on the way must accept a new file (checked by
+    creating and removing one, which is what the atomic writers will do). Raises ``ValueError``
+    with a one-line message naming ``what``; returns the path.
+    """
+    dest = Path(path)
+    if directory:
+        if dest.exists() and not dest.is_dir():
+            raise ValueError(f"{what} {str(dest)!r} is an existing file; give a directory")
+        probe = dest
+    else:
+        if dest.is_dir() or str(path).endswith(("/", os.sep)):
+            raise ValueError(f"{what} {str(dest)!r} is a directory; give a file name")
+        probe = dest.parent
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{what} {str(dest)!r}: {str(probe)!r} is a file, not a directory")
+    try:
+        os.unlink(_reserve_tmp(probe / (dest.name or "out")))
+    except OSError as e:
+        raise ValueError(f"{what} {str(dest)!r}: cannot create a file in {str(probe)!r} "
+                         f"({e.strerror or type(e).__name__})") from None
+    return dest
+
+
+def read_inference_data(path: str | os.PathLike[str], *, what: str = "posterior"):
+    """``arviz.from_netcdf`` with one-line errors: a missing file, a directory, or a file that is
+    not an InferenceData NetCDF (e.g. a CSV given by mistake)."""
+    import arviz as az
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{what} file {str(p)!r} not found")
+    if p.is_dir():
+        raise ValueError(f"{what} {str(p)!r} is a directory, not an InferenceData NetCDF")
+    try:
+        return az.from_netcdf(str(p))
+    except Exception as e:  # noqa: BLE001 - any reader failure means the file is not what we need
+        raise ValueError(f"cannot read {str(p)!r} as an InferenceData NetCDF ({type(e).__name__})") from None
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

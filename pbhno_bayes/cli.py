@@ -83,10 +83,19 @@ def _parse_theta(items):
 
 def _run_simulate(args) -> int:
     from . import simulate
+    from ._io import check_out_path
 
+    if not args.out.endswith((".csv", ".nc")):
+        raise ValueError(f"--out must end in .csv or .nc, got {args.out!r}")
+    check_out_path(args.out)
     pw = pathway_from_args(args)
     observe = [s.strip() for s in args.observe.split(",")] if args.observe else None
-    cells_obs = [int(c) for c in args.observe_cells.split(",")] if args.observe_cells else None
+    cells_obs = None
+    if args.observe_cells:
+        try:
+            cells_obs = [int(c) for c in args.observe_cells.split(",")]
+        except ValueError:
+            raise ValueError(f"--observe-cells expects comma-separated cell indices, got {args.observe_cells!r}") from None
     control = None
     if args.control:
         control = {}
@@ -94,7 +103,10 @@ def _run_simulate(args) -> int:
             if "=" not in item:
                 raise ValueError(f"--control expects CHANNEL=VALUE[,...], got {item!r}")
             k, v = item.split("=", 1)
-            control[k.strip()] = float(v)
+            try:
+                control[k.strip()] = float(v)
+            except ValueError:
+                raise ValueError(f"--control {k.strip()}: {v!r} is not a number") from None
     if args.times < 1:
         raise ValueError(f"--times must be a positive integer, got {args.times}")
     obs = simulate(pw, theta=_parse_theta(args.theta), times=args.times, observe=observe, noise=args.noise,
@@ -158,7 +170,7 @@ def main(argv=None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what was asked, for records (pbhno train)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, json.JSONDecodeError) as e:
+    except (ValueError, OSError, KeyError, json.JSONDecodeError) as e:
         if os.environ.get("PBHNO_DEBUG"):
             raise
         return _fail(prog, e)

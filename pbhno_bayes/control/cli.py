@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 __all__ = ["register", "run", "parse_target_arg"]
@@ -66,7 +67,8 @@ def register(subparsers) -> None:
     add_pathway_args(p)
     p.add_argument("posterior", help="posterior InferenceData NetCDF written by `pbhno fit`")
     p.add_argument("--target", action="append", required=True,
-                   help="SPECIES=VALUE[,cell=i][,tol=x] or SPECIES=LO:HI[,cell=i] (repeatable)")
+                   help="SPECIES=VALUE[,cell=i][,tol=x][,weight=q] or SPECIES=LO:HI[,cell=i][,weight=q] (repeatable); "
+                        "q weights the squared miss (default 1; about 1/size^2 of the species)")
     p.add_argument("--horizon", type=int, default=20, help="number of control intervals T (default 20)")
     p.add_argument("--dt", type=float, default=None, help="interval length (default t_end / horizon)")
     p.add_argument("--t-start", type=float, default=None, help="horizon start (default last observation time)")
@@ -106,19 +108,15 @@ def _pathway(args, idata):
 
 
 def run(args) -> int:
-    import arviz as az
-
+    from .._io import check_out_path, read_inference_data
     from ..simulate import MechanisticModel
     from .figures import plot_plan
     from .mpc import robust_mpc
 
-    path = Path(args.posterior)
-    if not path.exists():
-        raise FileNotFoundError(f"posterior file {str(path)!r} not found")
-    try:
-        idata = az.from_netcdf(path)
-    except Exception as e:  # noqa: BLE001 - any reader failure is bad input here
-        raise ValueError(f"cannot read {str(path)!r} as an InferenceData NetCDF ({type(e).__name__})") from None
+    check_out_path(args.out)
+    fig = args.figure or str(Path(args.out).with_suffix(".png"))
+    check_out_path(fig, what="--figure")
+    idata = read_inference_data(args.posterior)
     pw = _pathway(args, idata)
     kind = args.forward
     if kind is None:
@@ -140,8 +138,11 @@ def run(args) -> int:
                       alpha=args.alpha, draws=args.draws, nominal=args.nominal, bounds=bounds or None,
                       budget=budget or None, iters=args.iters, lr=args.lr, t_start=args.t_start, seed=args.seed)
     plan.to_json(args.out)
-    fig = args.figure or str(Path(args.out).with_suffix(".png"))
     plot_plan(plan, fig)
     print(f"wrote {args.out} and {fig}: P(success) = {plan.success_probability:.3f}, "
           f"energy = {plan.energy:.4g}, {plan.n_draws} draws, {plan.n_rejected} rejected steps")
+    if plan.success_probability < 0.5:
+        print("note: most outcomes miss the target. A target's weight q is in its species' units and the "
+              "input cost R*u^2 is not: weight it about 1/size^2 (e.g. --target Z=0.15,tol=0.03,weight=100 "
+              "for Z near 0.1), or relax --bounds/--budget/--horizon", file=sys.stderr)
     return 0

@@ -454,14 +454,20 @@ class Observations:
         reader = csv.reader(io.StringIO(text))
         header: list[str] | None = None
         rows: list[tuple[int, list[str]]] = []
+        end = 0  # line on which the previous record ended: a record starts on the next one
         try:
             for row in reader:
+                start, end = end + 1, reader.line_num
+                if any("\n" in f or "\r" in f for f in row):
+                    # only a quote left open makes a field span lines; the record swallows the rest
+                    raise ValueError(f"{p}: line {start}: a quoted field is not closed (the quote runs "
+                                     f"to line {end}); remove the stray '\"'")
                 if not row or all(not f.strip() for f in row):
                     continue  # blank lines carry no data
                 if header is None:
                     header = [h.strip().lower() for h in row]
                 else:
-                    rows.append((reader.line_num, row))
+                    rows.append((start, row))
         except csv.Error as exc:
             raise ValueError(f"{p}: line {reader.line_num}: malformed CSV ({exc})") from None
         assert header is not None  # the file is not blank

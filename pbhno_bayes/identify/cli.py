@@ -122,17 +122,19 @@ def diagnose(idata, forward, obs, out, *, sigma=None, profiles=False):
 
 
 def run(args) -> int:
-    import arviz as az
+    import numpy as np
 
     import pbhno_bayes as pb
 
-    path = Path(args.posterior)
-    if not path.exists():
-        raise ValueError(f"posterior file {path} not found")
-    idata = az.from_netcdf(str(path))
+    from .._io import check_out_path, read_inference_data
+
+    check_out_path(args.out, directory=True)
+    if args.sigma is not None and not (np.isfinite(args.sigma) and args.sigma > 0):
+        raise ValueError(f"--sigma must be a positive number, got {args.sigma}")
+    idata = read_inference_data(args.posterior)
     forward = _forward_from_idata(idata)
     if args.data:
-        obs = pb.Observations.from_csv(args.data)
+        obs = pb.Observations.from_csv(args.data, pathway=forward.pathway)
     else:
         if "observed_data" not in idata.groups():
             raise ValueError("posterior has no observed_data; pass --data DATA.csv")
@@ -140,6 +142,9 @@ def run(args) -> int:
         if "y" in ds and "value" not in ds:
             ds = ds.rename({"y": "value"})
         obs = pb.Observations.from_dataset(ds)
+    if args.sigma is not None and (obs.sigma is not None or "sigma" in idata.posterior):
+        where = "the observations" if obs.sigma is not None else "the posterior (inferred noise)"
+        raise ValueError(f"--sigma is for data without a noise level, but {where} carry one; drop --sigma")
     table = diagnose(idata, forward, obs, args.out, sigma=args.sigma, profiles=args.profiles)
     print(f"wrote {Path(args.out) / 'identifiability.md'}")
     print(table.to_markdown())

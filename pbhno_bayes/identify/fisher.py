@@ -18,7 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["FisherResult", "fisher_information", "sensitivity_weights", "observation_jacobian"]
+__all__ = ["FisherResult", "fisher_information", "sensitivity_weights", "observation_jacobian",
+           "SensitivityError"]
+
+
+class SensitivityError(ValueError):
+    """The forward solve (or its sensitivities) is not finite at the requested theta."""
 
 
 def _free_names(forward, prior):
@@ -185,7 +190,7 @@ def fisher_information(forward, observations, theta=None, *, log=True, sigma=Non
     J, _, names = observation_jacobian(forward, observations, theta, log=log, prior=prior, control=control)
     mask = np.isfinite(np.asarray(observations.values))
     if not np.all(np.isfinite(J[mask])):
-        raise ValueError("model sensitivities are not finite at this theta (the solve failed); pick another theta")
+        raise SensitivityError("model sensitivities are not finite at this theta (the solve failed); pick another theta")
     Jw = np.where(mask[..., None], J / sig[..., None], 0.0).reshape(-1, len(names))
     F = Jw.T @ Jw
     pr = prior if prior is not None else forward.pathway.prior
@@ -218,7 +223,7 @@ def sensitivity_weights(forward, observations, theta=None, *, clip=(0.2, 5.0), s
     J, _, names = observation_jacobian(forward, observations, theta, log=True, prior=prior, control=control)
     mask = np.isfinite(np.asarray(observations.values))
     if not np.all(np.isfinite(J[mask])):
-        raise ValueError("model sensitivities are not finite at this theta (the solve failed); pick another theta")
+        raise SensitivityError("model sensitivities are not finite at this theta (the solve failed); pick another theta")
     g = J[mask] / sig[mask][:, None]                      # (N, P)
     H = g.T @ g
     if include_prior:

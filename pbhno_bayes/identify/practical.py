@@ -14,13 +14,14 @@ A row is flagged ``unconverged`` when r̂ > 1.01 or bulk ESS < 100 (verdict then
 from __future__ import annotations
 
 import json
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .fisher import _free_names, _indices, _sigma_array, fisher_information
+from .fisher import SensitivityError, _free_names, _indices, _sigma_array, fisher_information
 
 __all__ = ["IdentifiabilityTable", "identifiability", "profile_likelihood", "ProfileResult",
            "attach_identifiability", "DEFAULT_THRESHOLDS"]
@@ -100,17 +101,18 @@ def identifiability(forward, observations, idata, *, prior=None, thresholds=None
     hdi = az.hdi(idata, var_names=["log_theta"], hdi_prob=0.94)["log_theta"].values  # (P, 2)
     corr = np.corrcoef(draws.T) if len(names) > 1 else np.ones((1, 1))
     cr = np.full(len(names), np.nan)
-    try:
-        if sigma is None and observations.sigma is None and "sigma" in idata.posterior:
-            ps = idata.posterior["sigma"]
-            sigma = {str(s): float(ps.sel(species=s).mean()) for s in ps["species"].values}
+    _indices(forward, observations)  # species / cells the model does not have: refused, as pb.fit does
+    if sigma is None and observations.sigma is None and "sigma" in idata.posterior:
+        ps = idata.posterior["sigma"]
+        sigma = {str(s): float(ps.sel(species=s).mean()) for s in ps["species"].values}
+    if sigma is not None or observations.sigma is not None:  # else no noise level: the column stays NaN
         full = np.asarray(forward.pathway.nominal_values, dtype=np.float64).copy()
         for j, n in enumerate(names):
             full[forward.pathway.param_names.index(n)] = np.exp(draws[:, j].mean())
-        fr = fisher_information(forward, observations, full, sigma=sigma, prior=pr.subset(names))
-        cr = fr.cr_sd
-    except ValueError:
-        pass  # no noise level known: leave the Cramér–Rao column empty
+        try:
+            cr = fisher_information(forward, observations, full, sigma=sigma, prior=pr.subset(names)).cr_sd
+        except SensitivityError as e:
+            warnings.warn(f"identifiability: Cramér–Rao column left empty: {e}", RuntimeWarning, stacklevel=2)
     rows = []
     for j, n in enumerate(names):
         v = draws[:, j]

@@ -75,16 +75,21 @@ def _read_observations(path: Path, pw):
 def run(args) -> int:
     import numpy as np
 
-    from .._io import atomic_path
+    from .._io import atomic_path, check_out_path
     from ..cli import pathway_from_args
     from .fit import SamplingWarning, fit
 
     out = Path(args.out)
     if out.suffix != ".nc":
         raise ValueError(f"--out must end in .nc (NetCDF), got {str(out)!r}")
+    check_out_path(out)  # before the fit, not after hours of sampling
     pw = pathway_from_args(args)
     obs = _read_observations(Path(args.data), pw)
     forward = _forward(args, pw)
+    if not args.quiet:
+        T, C, S = obs.shape
+        print(f"data: {T} times x {C} cell(s) x {S} species = {T * C * S} entries: {obs.n_observed} observed, "
+              f"{obs.n_missing} missing (NaN, masked out of the likelihood)")
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
@@ -104,8 +109,9 @@ def run(args) -> int:
     lt = idata.posterior["log_theta"]
     m = lt.mean(("chain", "draw")).values
     s = lt.std(("chain", "draw")).values
-    print(f"wrote {out}: {args.method}, {lt.sizes['chain']} chain(s) x {lt.sizes['draw']} draws, "
-          f"{idata.attrs.get('n_failed_solves', 0)} failed solves")
+    draws = (f"{lt.sizes['chain']} chain(s) x {lt.sizes['draw']} draws" if args.method == "nuts"
+             else f"{lt.sizes['chain'] * lt.sizes['draw']} draws from the Gaussian approximation")
+    print(f"wrote {out}: {args.method}, {draws}, {idata.attrs.get('n_failed_solves', 0)} failed solves")
     for n, a, b in zip(lt["param"].values, m, s, strict=True):
         print(f"  log {n}: {a:+.3f} +- {b:.3f}  (theta ~ {np.exp(a):.4g})")
     return 0

@@ -344,6 +344,9 @@ def fit(forward, observations: Observations, prior=None, *, chains: int = 4, war
         "n_failed_solves": int(failed_chain.sum()) if method == "nuts" and failed_chain.min() >= 0
         else int(timings.get("failed_total", 0)),
         "inference_library": f"numpyro {numpyro.__version__}",
+        # the (time, cell, species) grid: observed entries enter the likelihood, NaN ones are masked
+        "n_observed": int(observations.n_observed),
+        "n_missing": int(observations.n_missing),
     }
     for k, v in timings.items():
         if k.endswith("_s"):

@@ -169,6 +169,12 @@ def build_problem(forward, observations: Observations, prior=None, *, noise: str
     bad = [c for c in obs.cells if not 0 <= c < pw.n_cells]
     if bad:
         raise ValueError(f"observed cell(s) {bad} out of range for {pw.name} with {pw.n_cells} cell(s)")
+    horizon = getattr(forward, "horizon", None)
+    t_last = float(np.max(obs.times))
+    if isinstance(horizon, (int, float)) and t_last > float(horizon) + 1e-9:
+        raise ValueError(f"observation time {t_last:g} is beyond the forward model's horizon {float(horizon):g} "
+                         "(a surrogate cannot extrapolate in time); drop the later rows or use the reference "
+                         "solver (pb.MechanisticModel)")
     species_idx = np.asarray([pw.species.index(s) for s in obs.species], dtype=np.int64)
     cell_idx = np.asarray(obs.cells, dtype=np.int64)
     mask = np.asarray(obs.mask, dtype=bool)

@@ -158,7 +158,12 @@ def as_schedule(pathway: Pathway, control) -> Schedule:
             )
         v = np.array(pathway.control_default, dtype=float)
         for k, val in control.items():
-            v[pathway.control_channels.index(k)] = float(val)
+            j = pathway.control_channels.index(k)
+            lo, hi = pathway.control_bounds[j]
+            x = float(val)
+            if not lo <= x <= hi:  # also refuses NaN
+                raise ValueError(f"control {k}={x:g} is outside its admissible range [{lo:g}, {hi:g}] for {pathway.name}")
+            v[j] = x
         return Schedule.constant(v)
     arr = jnp.asarray(control, dtype=float)
     if arr.shape != (len(pathway.control_channels),):

@@ -26,7 +26,10 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    from .._io import check_out_path
     from .demo import run_demo
+
+    check_out_path(args.out, directory=True)
 
     run_demo(args.out, seed=args.seed, nuts=args.nuts, chains=args.chains, warmup=args.warmup, samples=args.samples,
              svi_steps=args.svi_steps, draws=args.draws, iters=args.iters, progress=not args.quiet)

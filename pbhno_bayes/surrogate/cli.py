@@ -84,12 +84,16 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from .._io import check_out_path
     from ..cli import pathway_from_args
     from .train import train_surrogate
 
+    out = Path(args.out)
+    for p in (out.with_suffix(".eqx"), out.with_suffix(".json")):
+        check_out_path(p)
     pw = pathway_from_args(args)
     if not pw.spatial:
-        raise ValueError(f"pbhno train: {pw.name} has no ligand field; the surrogate trainer needs notch or wnt")
+        raise ValueError(f"{pw.name} has no ligand field; the surrogate trainer needs notch or wnt")
     res = train_surrogate(
         pw, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, n_counterfactual=args.n_counterfactual,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, rollout=args.rollout,

@@ -501,6 +501,8 @@ def train_surrogate(pathway: Pathway, *, n_train=48, n_val=8, n_test=16, n_count
                   ("eval_every", eval_every), ("patience", patience)):
         if int(v) < 1:
             raise ValueError(f"train_surrogate: {nm} must be >= 1, got {v}")
+    if not (np.isfinite(float(lr)) and float(lr) > 0):
+        raise ValueError(f"train_surrogate: lr (the learning rate) must be finite and > 0, got {lr}")
     for nm, v in (("lam_y", lam_y), ("lam_pde", lam_pde), ("lam_ode", lam_ode), ("lam_op", lam_op)):
         if not (np.isfinite(float(v)) and float(v) >= 0):
             raise ValueError(f"train_surrogate: {nm} is a loss weight and must be finite and >= 0; got {v}")

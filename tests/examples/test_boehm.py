@@ -70,3 +70,9 @@ def test_full_run_reaches_best_known_nll(tmp_path):
     best = float(text.split("Best NLL reached: **")[1].split("**")[0])
     assert abs(best - 138.22) <= 0.01
     assert "| k_phos |" in text
+
+
+def test_quick_run_never_replaces_the_committed_report(boehm):
+    assert boehm.default_out(False) == ROOT / "reports" / "boehm.md"
+    quick = boehm.default_out(True)
+    assert quick.parent != ROOT / "reports" and quick.is_relative_to(ROOT / "reports" / "examples")

@@ -26,6 +26,9 @@ def test_fit_writes_readable_netcdf(fitted):
     assert lt.dims == ("chain", "draw", "param") and lt.shape[:2] == (2, 50)
     assert idata.posterior.attrs["pathway"] == "mapk"
     assert idata.posterior.attrs["forward"] == "mechanistic"
+    obs = pb.Observations.from_csv(csv, pathway=pb.pathways.mapk())
+    assert (idata.attrs["n_observed"], idata.attrs["n_missing"]) == (obs.n_observed, obs.n_missing)
+    assert idata.attrs["n_observed"] == idata.log_likelihood.sizes["obs"] > 0
     assert not list(nc.parent.glob(".*tmp-*"))  # atomic write leaves no temporary behind
     # The posterior contracts around the simulation truth (nominal θ) for the free parameters.
     pw = pb.pathways.mapk()

@@ -63,3 +63,13 @@ def test_fit_notch_with_surrogate():
     assert n_div == 0, n_div
     assert float(summ["r_hat"].max()) < 1.05, summ
     assert float(summ["ess_bulk"].min()) >= 40, summ
+
+
+def test_fit_refuses_observations_beyond_the_surrogate_horizon():
+    """A surrogate returns NaN past its horizon; a late row used to end SVI with 'every restart ended
+    where the forward model fails', which names no cause. Refused up front instead."""
+    pw = pb.pathways.notch()
+    sur = pb.HybridSurrogate.pretrained("notch").with_horizon(24.0)
+    obs = pb.simulate(pw, times=np.array([2.0, 12.0, 30.0]), noise=0.1, seed=0)
+    with pytest.raises(ValueError, match="observation time 30 is beyond the forward model's horizon 24"):
+        pb.fit(sur, obs, method="svi", svi_steps=1, svi_restarts=1, progress=False)
