@@ -48,7 +48,6 @@ def diagnose(idata, forward, obs, out, *, sigma=None, profiles=False):
     import numpy as np
 
     from .._io import atomic_path, atomic_write_text
-    from .fisher import fisher_information
     from .practical import attach_identifiability, identifiability, profile_likelihood
 
     out = Path(out)
@@ -64,10 +63,10 @@ def diagnose(idata, forward, obs, out, *, sigma=None, profiles=False):
     if sig is None and obs.sigma is None and "sigma" in idata.posterior:
         ps = idata.posterior["sigma"]
         sig = {str(s): float(ps.sel(species=s).mean()) for s in ps["species"].values}
-    try:
-        fr = fisher_information(forward, obs, full, sigma=sig, prior=pw.prior.subset(names))
-    except ValueError as e:
-        fisher_note = f"Fisher information not computed: {e}"
+    fr = table.fisher  # computed once, by identifiability, at the same posterior mean
+    fisher_note = ("Fisher information not computed: no noise level known (pass --sigma)" if fr is None
+                   and sig is None and obs.sigma is None else
+                   "Fisher information not computed: the solve failed at the posterior mean")
     noise_known = sig is not None or obs.sigma is not None
     profs = [profile_likelihood(forward, obs, n, sigma=sig, theta0=full) for n in names] \
         if profiles and noise_known else []

@@ -37,9 +37,10 @@ COLUMNS = ("param", "prior_sd", "post_mean", "post_sd", "contraction", "hdi_rati
 class IdentifiabilityTable:
     """Rows (list of dicts, keys ``COLUMNS``); ``.to_markdown()``, ``.to_dataset()``, ``.verdicts``."""
 
-    def __init__(self, rows, thresholds):
+    def __init__(self, rows, thresholds, fisher=None):
         self.rows = rows
         self.thresholds = dict(thresholds)
+        self.fisher = fisher  # the FisherResult behind cr_sd (None when it was not computed); not stored
 
     @property
     def verdicts(self):
@@ -101,6 +102,7 @@ def identifiability(forward, observations, idata, *, prior=None, thresholds=None
     hdi = az.hdi(idata, var_names=["log_theta"], hdi_prob=0.94)["log_theta"].values  # (P, 2)
     corr = np.corrcoef(draws.T) if len(names) > 1 else np.ones((1, 1))
     cr = np.full(len(names), np.nan)
+    fr = None
     _indices(forward, observations)  # species / cells the model does not have: refused, as pb.fit does
     if sigma is None and observations.sigma is None and "sigma" in idata.posterior:
         ps = idata.posterior["sigma"]
@@ -110,7 +112,8 @@ def identifiability(forward, observations, idata, *, prior=None, thresholds=None
         for j, n in enumerate(names):
             full[forward.pathway.param_names.index(n)] = np.exp(draws[:, j].mean())
         try:
-            cr = fisher_information(forward, observations, full, sigma=sigma, prior=pr.subset(names)).cr_sd
+            fr = fisher_information(forward, observations, full, sigma=sigma, prior=pr.subset(names))
+            cr = fr.cr_sd
         except SensitivityError as e:
             warnings.warn(f"identifiability: Cramér–Rao column left empty: {e}", RuntimeWarning, stacklevel=2)
     rows = []
@@ -130,7 +133,7 @@ def identifiability(forward, observations, idata, *, prior=None, thresholds=None
                      "contraction": float(c), "hdi_ratio": h, "z_shift": float(abs(v.mean() - mu[j]) / sd[j]),
                      "ess_bulk": float(ess[j]), "r_hat": float(rhat[j]), "max_corr_with": names[k],
                      "max_corr": float(corr[j, k]), "cr_sd": float(cr[j]), "verdict": verdict, "flag": flag})
-    return IdentifiabilityTable(rows, th)
+    return IdentifiabilityTable(rows, th, fisher=fr)
 
 
 class ProfileResult:
