@@ -156,7 +156,7 @@ def run_one(method, seed, noise, args) -> dict:
             kw["gradient"] = "reverse"
         if method == "pbhno_wsens":
             kw["weights"] = pb.sensitivity_weights(fm, data)
-        idata = pb.fit(fm, data, seed=seed, progress=False, warn=False, **kw)
+        idata = pb.fit(fm, data, seed=seed, progress=args.progress, warn=False, **kw)
         th = np.exp(idata.posterior["log_theta"].values.reshape(-1, len(names)))
         est = th.mean(0)
         lo, hi = np.quantile(th, [0.05, 0.95], axis=0)
@@ -928,7 +928,10 @@ def main(argv=None):
                     help=f"NUTS target acceptance probability (pb.fit's default {TARGET_ACCEPT:g}; higher = smaller steps, "
                          "fewer divergences)")
     ap.add_argument("--chain-method", choices=("sequential", "vectorized", "parallel"), default=None,
-                    help="how NUTS runs its chains (default: pb.fit's choice)")
+                    help="how NUTS runs its chains (default: pb.fit's choice; 'parallel' needs a device per "
+                         "chain: on a CPU set XLA_FLAGS=--xla_force_host_platform_device_count=N before the run)")
+    ap.add_argument("--progress", action="store_true",
+                    help="pb.fit's progress lines on stderr (SVI, and every tenth of each NUTS chain); draws unchanged")
     ap.add_argument("--exchange", choices=("endpoints", "substeps"), default="endpoints",
                     help="field-cell exchange of the shipped physics-only surrogates (default: endpoints, the "
                          "scheme of every cached row; the package default is substeps since 2026-12-01)")

@@ -20,6 +20,9 @@ Everything is seeded: the same seed writes the same numbers.
 
 from __future__ import annotations
 
+import datetime as _dt
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -59,6 +62,15 @@ class _Progress:
         self._close()
         self.times["total"] = time.perf_counter() - self.t0
 
+
+def _machine() -> str:
+    """Where the demo ran, for the report: OS, architecture, CPU cores, JAX backend and device."""
+    import jax
+
+    dev = jax.devices()[0]
+    kind = getattr(dev, "device_kind", "") or dev.platform
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, JAX {jax.__version__} "
+            f"on {jax.default_backend()} ({kind})")
 
 def _fmt(x, nd=3):
     return "nan" if x is None or not np.isfinite(x) else f"{x:.{nd}g}"
@@ -166,8 +178,8 @@ def run_demo(out="reports/demo", *, seed: int = 0, nuts: bool | None = None, cha
     lines = [
         "# pbhno demo: Notch two-cell, surrogate posterior, identifiability, robust control", "",
         f"Regenerate: `pbhno demo --seed {seed} {'--nuts ' if nuts else ''}--chains {chains} --warmup {warmup} "
-        f"--samples {samples} --svi-steps {svi_steps} --draws {draws} --iters {iters} --out {out}` "
-        f"(JAX backend here: {jax.default_backend()}). Timings are from this run.", "",
+        f"--samples {samples} --svi-steps {svi_steps} --draws {draws} --iters {iters} --out {out}`. "
+        f"Run on {_dt.date.today().isoformat()}, {_machine()}. Timings are from this run.", "",
         "| stage | seconds |", "|---|---:|",
         *[f"| {k} | {v:.1f} |" for k, v in prog.times.items()], "",
         "## Data", "",

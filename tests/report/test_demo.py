@@ -1,6 +1,7 @@
 """`pbhno demo`: the README's main job writes the full report (tiny settings by default; the
 built-in defaults, with their 10-minute budget, as a slow test)."""
 
+import re
 import time
 
 import arviz as az
@@ -21,6 +22,9 @@ def _check(out):
         assert f"| {name} |" in text
     assert "## Identifiability" in text and "## Robust control" in text
     assert text.count("identifiable") >= 6
+    # the report says how to regenerate it, when and where it ran
+    assert "Regenerate: `pbhno demo --seed" in text
+    assert re.search(r"Run on \d{4}-\d{2}-\d{2}, \S+ \S+, \d+ CPU cores, JAX [\d.]+ on \w+", text), text[:400]
     idata = az.from_netcdf(out / "posterior.nc")
     for g in ("posterior", "observed_data", "sample_stats"):
         assert g in idata.groups()
