@@ -6,8 +6,9 @@ r"""``pbhno demo``: the whole workflow on built-in defaults, written to ``report
 2. **Fit.** The shipped PB-HNO surrogate (``HybridSurrogate.pretrained("notch")``, rolled out only
    to the last observation time) as forward model, its validation error added to the likelihood
    variance (:func:`inflate_sigma`). SVI (Laplace) always; NUTS started from it when ``nuts`` is
-   True, by default only on a GPU: one gradient through the Notch surrogate costs ≈ 0.3–0.5 s on
-   a 2-core CPU, so even a short NUTS run (2 × (200 + 200) iterations) takes about an hour there.
+   True, by default only on a GPU: one gradient through the Notch surrogate costs ≈ 0.15–0.3 s on
+   a 2-core CPU (horizon 24, idle to busy; ``benchmarks/surrogate_cost.py``), so even a short NUTS
+   run (2 × (200 + 200) iterations, ≈ 10,000 gradients) takes an estimated 30–60 minutes there.
 3. **Identifiability.** :func:`pb.identifiability` (contraction, HDI ratio, z-shift, ESS, r_hat,
    Cramér–Rao bound, verdict) and the Fisher spectrum at the posterior mean.
 4. **Control.** Robust MPC (CVaR over posterior draws) of the inhibitor/ligand schedule on
@@ -193,8 +194,8 @@ def run_demo(out="reports/demo", *, seed: int = 0, nuts: bool | None = None, cha
          if nuts else
          f"Laplace approximation (Gaussian in log θ at the MAP, {svi_steps} Adam steps, then quasi-Newton steps to the mode), "
          f"{samples} independent draws; failed solves {n_fail}. **NUTS was not run**: one "
-         "gradient through the Notch surrogate costs 0.3–0.5 s on a 2-core CPU, so NUTS "
-         "(`--nuts`) takes about an hour there; it is the default on a GPU. A Gaussian approximation "
+         "gradient through the Notch surrogate costs 0.15–0.3 s on a 2-core CPU, so NUTS "
+         "(`--nuts`) would take an estimated 30–60 minutes there; it is the default on a GPU. A Gaussian approximation "
          "understates skewed or banana-shaped posteriors, so read the intervals below with that in mind"
          + (f" — here the importance-sampling check gives PSIS k̂ = {idata.attrs['svi_pareto_k']:.2f} "
             f"({'below 0.7: the Gaussian is usable' if idata.attrs['svi_pareto_k'] <= 0.7 else 'above 0.7: the Gaussian misses the posterior shape, treat the intervals as rough'}). "
