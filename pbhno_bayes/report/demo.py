@@ -73,6 +73,7 @@ def _machine() -> str:
     return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, JAX {jax.__version__} "
             f"on {jax.default_backend()} ({kind})")
 
+
 def _fmt(x, nd=3):
     return "nan" if x is None or not np.isfinite(x) else f"{x:.{nd}g}"
 
